@@ -1,0 +1,3 @@
+"""motiongen: controllable human and humanoid motion generation."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Datasets built from the raw archives: unpacking, conversion, captions, splits."""

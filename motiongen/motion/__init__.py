@@ -1,0 +1,5 @@
+"""Motion container and feature representations."""
+
+from motiongen.motion.motion import Motion
+
+__all__ = ["Motion"]

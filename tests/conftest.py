@@ -1,0 +1,42 @@
+"""Shared fixtures: where the real archives are, and a per-session cache to unpack them into.
+
+Tests that need the archives take the ``data_dir`` (or ``raw``) fixture. Without the archives they
+skip with the reason; under ``MOTIONGEN_REQUIRE_DATA=1`` (set by ``.ci/run``) they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from motiongen.data.archives import ARCHIVES, default_data_dir, unpacked
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    path = default_data_dir()
+    if path is None or not all((path / name).exists() for name in ARCHIVES.values()):
+        reason = f"motion archives not found (MOTIONGEN_DATA or ../shared/data; looked at {path})"
+        if os.environ.get("MOTIONGEN_REQUIRE_DATA") == "1":
+            pytest.fail(reason + " but MOTIONGEN_REQUIRE_DATA=1")
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Unpack cache: ``$MOTIONGEN_TEST_CACHE`` if set (reused across runs), else a session temp dir."""
+    env = os.environ.get("MOTIONGEN_TEST_CACHE")
+    return Path(env) if env else tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session")
+def raw(data_dir: Path, cache_dir: Path):
+    """``raw("cmu")`` -> folder with that archive unpacked (once per session)."""
+
+    def get(key: str) -> Path:
+        return unpacked(key, data_dir, cache_dir)
+
+    return get
