@@ -33,6 +33,13 @@ EULER_ORDERS = ("XYZ", "XZY", "YXZ", "YZX", "ZXY", "ZYX")
 _EPS = 1e-12
 
 
+def _to_tensor(value):
+    """numpy arrays become float64 tensors (copied: numpy views may be read-only); others pass."""
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.array(value, dtype=np.float64))
+    return value
+
+
 def _array_api(fn: Callable[..., torch.Tensor]) -> Callable[..., Array]:
     """Let a torch implementation accept numpy arrays, returning numpy in the input's float dtype."""
 
@@ -42,7 +49,9 @@ def _array_api(fn: Callable[..., torch.Tensor]) -> Callable[..., Array]:
             return fn(x, *args, **kwargs)
         arr = np.asarray(x)
         dtype = arr.dtype if np.issubdtype(arr.dtype, np.floating) else np.float64
-        out = fn(torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float64)), *args, **kwargs)
+        args = tuple(_to_tensor(a) for a in args)
+        kwargs = {k: _to_tensor(v) for k, v in kwargs.items()}
+        out = fn(_to_tensor(arr), *args, **kwargs)
         return out.numpy().astype(dtype, copy=False)
 
     return wrapper

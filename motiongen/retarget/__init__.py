@@ -1,0 +1,11 @@
+"""Skeleton-to-skeleton retargeting."""
+
+from motiongen.retarget.human import (
+    CANONICAL_MAPS,
+    bone_direction_cosine,
+    joint_map_between,
+    place_on_floor,
+    retarget,
+)
+
+__all__ = ["CANONICAL_MAPS", "bone_direction_cosine", "joint_map_between", "place_on_floor", "retarget"]

@@ -1,0 +1,269 @@
+"""Retargeting between human skeletons: joint mapping, rest-pose alignment, rotation transfer.
+
+The method, per target joint ``j`` that has a source counterpart ``a(j)`` (its *anchor*):
+
+1. **Calibration.** The source is put in a calibration pose that corresponds to "standing", with
+   arms wherever its rest pose has them (default: the source rest pose; for rigs whose rest pose is
+   not a human pose, such as Bandai's all-bones-along-X bind pose, a standing reference frame). The
+   target's rest pose is swung, joint by joint from the root, so that each target bone points where
+   the corresponding source bone points in that pose; ``R_j = G0_src[a(j)]^T G0_tgt[j]`` is the fixed
+   offset between the two rigs' joint frames.
+2. **Rotation transfer.** Every frame, ``G_tgt[j] = G_src[a(j)] R_j``: twist and swing follow the
+   source joint.
+3. **Direction correction.** The smallest extra rotation (Kabsch when a joint has several mapped
+   children) makes each target bone point exactly along the source segment between the anchors, so
+   the skeletal pose matches even where the rigs' joint placements differ.
+
+Joints without a counterpart keep the identity local rotation (an extra spine joint bends with its
+parent). The root translation is the source anchor's position scaled by the ratio of leg lengths,
+and the clip is lifted so its feet stand on the floor (y = 0: the 5th percentile over frames of the
+lowest foot joint). All rigs are named through a common vocabulary (the ``smplx22`` joint names), so
+any pair of rigs in :data:`CANONICAL_MAPS` can be retargeted in either direction; a custom BVH rig is
+supported by passing ``joint_map`` (target joint -> source joint), e.g. read from a small JSON file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from motiongen.errors import InputError, UnknownNameError
+from motiongen.geometry import best_fit_rotation, rotation_between_vectors
+from motiongen.motion.motion import Motion
+from motiongen.skeleton.skeleton import Skeleton
+
+_SIDES = ("left", "right")
+
+
+def _sided(table: Mapping[str, str]) -> dict[str, str]:
+    """Expand ``{"{s}_hip": "{S}Leg"}``-style templates for both sides.
+
+    ``{s}``: left/right, ``{S}``: Left/Right, ``{l}``: l/r, ``{L}``: L/R.
+    """
+    out: dict[str, str] = {}
+    for canonical, joint in table.items():
+        if "{" not in canonical:
+            out[canonical] = joint
+            continue
+        for side in _SIDES:
+            keys = {"s": side, "S": side.capitalize(), "l": side[0], "L": side[0].upper()}
+            out[canonical.format(**keys)] = joint.format(**keys)
+    return out
+
+
+#: Canonical joint (``smplx22`` name) -> joint of each registered rig.
+CANONICAL_MAPS: dict[str, dict[str, str]] = {
+    "smplx22": _sided(
+        {
+            "pelvis": "pelvis", "spine1": "spine1", "spine2": "spine2", "spine3": "spine3", "neck": "neck",
+            "head": "head", "{s}_hip": "{s}_hip", "{s}_knee": "{s}_knee", "{s}_ankle": "{s}_ankle",
+            "{s}_foot": "{s}_foot", "{s}_collar": "{s}_collar", "{s}_shoulder": "{s}_shoulder",
+            "{s}_elbow": "{s}_elbow", "{s}_wrist": "{s}_wrist",
+        }
+    ),
+    "soma30": _sided(
+        {
+            "pelvis": "Hips", "spine1": "Spine1", "spine2": "Spine2", "spine3": "Chest", "neck": "Neck1",
+            "head": "Head", "{s}_hip": "{S}Leg", "{s}_knee": "{S}Shin", "{s}_ankle": "{S}Foot",
+            "{s}_foot": "{S}ToeBase", "{s}_collar": "{S}Shoulder", "{s}_shoulder": "{S}Arm",
+            "{s}_elbow": "{S}ForeArm", "{s}_wrist": "{S}Hand",
+        }
+    ),
+    "bandai22": _sided(
+        {
+            "pelvis": "Hips", "spine1": "Spine", "spine3": "Chest", "neck": "Neck", "head": "Head",
+            "{s}_hip": "UpperLeg_{L}", "{s}_knee": "LowerLeg_{L}", "{s}_ankle": "Foot_{L}", "{s}_foot": "Toes_{L}",
+            "{s}_collar": "Shoulder_{L}", "{s}_shoulder": "UpperArm_{L}", "{s}_elbow": "LowerArm_{L}",
+            "{s}_wrist": "Hand_{L}",
+        }
+    ),
+    # VICON ASF rigs (CMU, HDM05): a joint sits at the start of its bone
+    "cmu31": _sided(
+        {
+            "pelvis": "root", "spine1": "upperback", "spine2": "thorax", "spine3": "lowerneck", "neck": "upperneck",
+            "head": "head", "{s}_hip": "{l}femur", "{s}_knee": "{l}tibia", "{s}_ankle": "{l}foot",
+            "{s}_foot": "{l}toes", "{s}_collar": "{l}clavicle", "{s}_shoulder": "{l}humerus",
+            "{s}_elbow": "{l}radius", "{s}_wrist": "{l}wrist",
+        }
+    ),
+}
+CANONICAL_MAPS["soma77"] = CANONICAL_MAPS["soma30"]
+CANONICAL_MAPS["hdm05"] = CANONICAL_MAPS["cmu31"]
+
+#: Source segments shorter than this carry no usable direction (e.g. CMU clavicles start at the
+#: same point as the neck).
+_MIN_SEGMENT = 0.01
+
+
+def joint_map_between(source: Skeleton, target: Skeleton) -> dict[str, str]:
+    """Target joint -> source joint for two registered rigs, through the canonical names."""
+    for skel in (source, target):
+        if skel.name not in CANONICAL_MAPS:
+            raise UnknownNameError(
+                f"no joint map for skeleton '{skel.name}'; known: {', '.join(CANONICAL_MAPS)} "
+                "(pass joint_map={target_joint: source_joint} for other rigs)"
+            )
+    src, tgt = CANONICAL_MAPS[source.name], CANONICAL_MAPS[target.name]
+    return {tgt[c]: src[c] for c in tgt if c in src}
+
+
+def _mapped_descendants(target: Skeleton, mapped: np.ndarray) -> list[list[int]]:
+    """For each joint, the nearest mapped joints below it (looking through unmapped ones)."""
+    children = target.children
+    out: list[list[int]] = []
+    for j in range(target.num_joints):
+        found, stack = [], list(children[j])
+        while stack:
+            c = stack.pop()
+            if mapped[c]:
+                found.append(c)
+            else:
+                stack.extend(children[c])
+        out.append(sorted(found))
+    return out
+
+
+def _align(
+    predicted: np.ndarray, rest_vectors: np.ndarray, desired: np.ndarray
+) -> np.ndarray:
+    """Rotate ``predicted [T,3,3]`` so ``predicted @ rest_vectors[k]`` points along ``desired[:, k]``.
+
+    ``rest_vectors [K,3]``, ``desired [T,K,3]``; segments shorter than ``_MIN_SEGMENT`` are ignored.
+    One usable vector: the smallest swing; two or more: the Kabsch best fit of the directions.
+    """
+    length = np.linalg.norm(desired, axis=-1)  # [T, K]
+    usable = length > _MIN_SEGMENT
+    current = np.einsum("tij,kj->tki", predicted, rest_vectors)
+    current = current / np.linalg.norm(current, axis=-1, keepdims=True).clip(1e-12)
+    wanted = desired / length[..., None].clip(1e-12)
+    out = predicted.copy()
+    count = usable.sum(-1)
+    one = count == 1
+    if one.any():
+        k = usable[one].argmax(-1)
+        idx = np.nonzero(one)[0]
+        swing = rotation_between_vectors(current[idx, k], wanted[idx, k])
+        out[idx] = swing @ predicted[idx]
+    many = count >= 2
+    if many.any():
+        idx = np.nonzero(many)[0]
+        fit = best_fit_rotation(current[idx], wanted[idx], usable[idx].astype(np.float64))
+        out[idx] = fit @ predicted[idx]
+    return out
+
+
+def retarget(
+    motion: Motion,
+    target: Skeleton,
+    *,
+    joint_map: Mapping[str, str] | None = None,
+    calibration: np.ndarray | None = None,
+    ground: bool = True,
+) -> Motion:
+    """Retarget ``motion`` onto ``target`` (same frame rate and length).
+
+    Args:
+        motion: source motion; its skeleton needs ``hips`` and ``left_foot`` joint sets (for scale).
+        target: the target rig (e.g. ``get_skeleton("smplx22")``).
+        joint_map: target joint -> source joint; default from :data:`CANONICAL_MAPS` by rig names.
+        calibration: ``[J_src, 3, 3]`` local rotations of a source pose that matches a standing human
+            (see the module docstring); default the source rest pose.
+        ground: lift the result so its feet meet the floor y = 0.
+
+    Returns:
+        A :class:`Motion` on ``target`` with ``meta["retarget"]`` recording the map and scale.
+    """
+    source = motion.skeleton
+    joint_map = dict(joint_map) if joint_map is not None else joint_map_between(source, target)
+    root_name = target.joint_names[0]
+    if root_name not in joint_map:
+        raise InputError(f"joint map must map the target root '{root_name}'", field="joint_map")
+    anchor = np.full(target.num_joints, -1)
+    for tgt_joint, src_joint in joint_map.items():
+        anchor[target.index(tgt_joint)] = source.index(src_joint)
+    mapped = anchor >= 0
+    descendants = _mapped_descendants(target, mapped)
+    rest = target.rest_positions()
+
+    if calibration is None:
+        calibration = np.broadcast_to(np.eye(3), (source.num_joints, 3, 3))
+    calib_rot, calib_pos = source.forward_kinematics(np.asarray(calibration)[None], np.zeros((1, 3)))
+    src_rot, src_pos = motion.forward_kinematics()
+
+    def segments(pos: np.ndarray, j: int) -> np.ndarray:
+        return pos[:, anchor[descendants[j]]] - pos[:, anchor[j]][:, None]
+
+    n_frames = motion.num_frames
+    calib_tgt = np.zeros((target.num_joints, 3, 3))
+    glob = np.zeros((n_frames, target.num_joints, 3, 3))
+    for j, p in enumerate(target.parents):
+        parent_calib = np.eye(3) if p < 0 else calib_tgt[p]
+        if not mapped[j]:
+            calib_tgt[j] = parent_calib
+            glob[:, j] = np.eye(3) if p < 0 else glob[:, p]
+            continue
+        rest_vectors = rest[descendants[j]] - rest[j]
+        calib_tgt[j] = _align(parent_calib[None], rest_vectors, segments(calib_pos, j))[0] if descendants[j] else parent_calib
+        offset = calib_rot[0, anchor[j]].T @ calib_tgt[j]
+        predicted = src_rot[:, anchor[j]] @ offset
+        glob[:, j] = _align(predicted, rest_vectors, segments(src_pos, j)) if descendants[j] else predicted
+
+    scale = target.leg_length() / source.leg_length()
+    root = src_pos[:, anchor[0]] * scale
+    local = target.global_to_local(glob)
+    out = Motion(
+        local_rotations=local,
+        root_translation=root,
+        fps=motion.fps,
+        skeleton=target,
+        meta={**motion.meta, "retarget": {"source": source.name, "scale": scale, "joint_map": joint_map}},
+    )
+    if ground:
+        out = place_on_floor(out)
+    return out
+
+
+def place_on_floor(motion: Motion, percentile: float = 5.0) -> Motion:
+    """Shift vertically so the lowest foot joint touches y = 0 (its ``percentile`` over frames)."""
+    feet = motion.skeleton.foot_joint_indices
+    lowest = motion.joint_positions()[:, feet, 1].min(-1)
+    floor = float(np.percentile(lowest, percentile))
+    root = motion.root_translation.copy()
+    root[:, 1] -= floor
+    return Motion(
+        local_rotations=motion.local_rotations,
+        root_translation=root,
+        fps=motion.fps,
+        skeleton=motion.skeleton,
+        joint_translations=motion.joint_translations,
+        foot_contacts=motion.foot_contacts,
+        meta=dict(motion.meta),
+    )
+
+
+def bone_direction_cosine(source: Motion, result: Motion, joint_map: Mapping[str, str]) -> float:
+    """Mean cosine between target bones and their source segments over mapped bones and frames.
+
+    A target bone (parent, child) counts when both ends are mapped and the source segment between the
+    anchors is longer than 1 cm.
+    """
+    target = result.skeleton
+    src_pos, tgt_pos = source.joint_positions(), result.joint_positions()
+    cosines = []
+    for child, parent in enumerate(target.parents):
+        if parent < 0:
+            continue
+        names = target.joint_names[parent], target.joint_names[child]
+        if names[0] not in joint_map or names[1] not in joint_map:
+            continue
+        a, b = source.skeleton.index(joint_map[names[0]]), source.skeleton.index(joint_map[names[1]])
+        src_vec = src_pos[:, b] - src_pos[:, a]
+        tgt_vec = tgt_pos[:, child] - tgt_pos[:, parent]
+        n_src, n_tgt = np.linalg.norm(src_vec, axis=-1), np.linalg.norm(tgt_vec, axis=-1)
+        ok = (n_src > _MIN_SEGMENT) & (n_tgt > 1e-9)
+        if ok.any():
+            cosines.append(((src_vec * tgt_vec).sum(-1)[ok] / (n_src * n_tgt)[ok]))
+    if not cosines:
+        raise InputError("no mapped bone with a usable source segment", field="joint_map")
+    return float(np.concatenate(cosines).mean())
