@@ -212,18 +212,3 @@ class Motion:
             foot_contacts=contacts,
             meta=dict(self.meta),
         )
-
-    def with_skeleton_offsets_applied(self) -> "Motion":
-        """A copy without ``joint_translations``: animated translations that never change are folded
-        into the skeleton's offsets (raises if any actually varies over time)."""
-        if self.joint_translations is None:
-            return self
-        offsets = self.skeleton.offsets.copy()
-        for j in range(1, self.skeleton.num_joints):
-            col = self.joint_translations[:, j]
-            if np.isnan(col).all():
-                continue
-            if np.nanmax(np.abs(col - col[0])) > 1e-6:
-                raise InputError(f"joint '{self.skeleton.joint_names[j]}' has animated translation", field="joint_translations")
-            offsets[j] = col[0]
-        return replace(self, skeleton=self.skeleton.with_offsets(offsets), joint_translations=None, meta=dict(self.meta))

@@ -3,9 +3,11 @@
 from motiongen.retarget.human import (
     CANONICAL_MAPS,
     bone_direction_cosine,
+    chain_length,
+    identify_rig,
     joint_map_between,
     place_on_floor,
     retarget,
 )
 
-__all__ = ["CANONICAL_MAPS", "bone_direction_cosine", "joint_map_between", "place_on_floor", "retarget"]
+__all__ = ["CANONICAL_MAPS", "bone_direction_cosine", "chain_length", "identify_rig", "joint_map_between", "place_on_floor", "retarget"]

@@ -96,16 +96,49 @@ CANONICAL_MAPS["hdm05"] = CANONICAL_MAPS["cmu31"]
 _MIN_SEGMENT = 0.01
 
 
+def identify_rig(skeleton: Skeleton) -> str | None:
+    """The registered rig whose joint names ``skeleton`` has (e.g. a Bandai BVH -> ``bandai22``).
+
+    A rig matches when the skeleton has exactly its joint count and every joint its canonical map
+    names; ``None`` when no rig matches.
+    """
+    if skeleton.name in CANONICAL_MAPS:
+        return skeleton.name
+    names = set(skeleton.joint_names)
+    for rig, table in CANONICAL_MAPS.items():
+        count = int(rig[-2:]) if rig[-2:].isdigit() else None
+        if set(table.values()) <= names and (count is None or count == skeleton.num_joints):
+            return rig
+    return None
+
+
 def joint_map_between(source: Skeleton, target: Skeleton) -> dict[str, str]:
     """Target joint -> source joint for two registered rigs, through the canonical names."""
+    rigs = []
     for skel in (source, target):
-        if skel.name not in CANONICAL_MAPS:
+        rig = identify_rig(skel)
+        if rig is None:
             raise UnknownNameError(
-                f"no joint map for skeleton '{skel.name}'; known: {', '.join(CANONICAL_MAPS)} "
-                "(pass joint_map={target_joint: source_joint} for other rigs)"
+                f"no joint map for skeleton '{skel.name}'; known rigs: {', '.join(CANONICAL_MAPS)} "
+                "(pass a joint map {target_joint: source_joint} for other rigs)"
             )
-    src, tgt = CANONICAL_MAPS[source.name], CANONICAL_MAPS[target.name]
+        rigs.append(rig)
+    src, tgt = CANONICAL_MAPS[rigs[0]], CANONICAL_MAPS[rigs[1]]
     return {tgt[c]: src[c] for c in tgt if c in src}
+
+
+def chain_length(skeleton: Skeleton, top: int, bottom: int) -> float:
+    """Rest length of the joint chain from ``bottom`` up to its ancestor ``top``."""
+    length, j = 0.0, bottom
+    while j != top:
+        if j <= 0:
+            raise InputError(
+                f"'{skeleton.joint_names[top]}' is not an ancestor of '{skeleton.joint_names[bottom]}'",
+                field="joint_map",
+            )
+        length += float(np.linalg.norm(skeleton.offsets[j]))
+        j = skeleton.parents[j]
+    return length
 
 
 def _mapped_descendants(target: Skeleton, mapped: np.ndarray) -> list[list[int]]:
@@ -164,8 +197,8 @@ def retarget(
     """Retarget ``motion`` onto ``target`` (same frame rate and length).
 
     Args:
-        motion: source motion; its skeleton needs ``hips`` and ``left_foot`` joint sets (for scale).
-        target: the target rig (e.g. ``get_skeleton("smplx22")``).
+        motion: source motion on any rig the joint map covers.
+        target: the target rig (e.g. ``get_skeleton("smplx22")``); needs ``hips`` and ``left_foot`` sets.
         joint_map: target joint -> source joint; default from :data:`CANONICAL_MAPS` by rig names.
         calibration: ``[J_src, 3, 3]`` local rotations of a source pose that matches a standing human
             (see the module docstring); default the source rest pose.
@@ -209,7 +242,14 @@ def retarget(
         predicted = src_rot[:, anchor[j]] @ offset
         glob[:, j] = _align(predicted, rest_vectors, segments(src_pos, j)) if descendants[j] else predicted
 
-    scale = target.leg_length() / source.leg_length()
+    # legs set the scale of root motion: hip-to-ankle chains through the joint map
+    hip, ankle = target.joint_set("hips")[1], target.joint_set("left_foot")[0]
+    for name in (hip, ankle):
+        if name not in joint_map:
+            raise InputError(f"joint map must map the target's '{name}' (leg length sets the scale)", field="joint_map")
+    scale = chain_length(target, target.index(hip), target.index(ankle)) / chain_length(
+        source, source.index(joint_map[hip]), source.index(joint_map[ankle])
+    )
     root = src_pos[:, anchor[0]] * scale
     local = target.global_to_local(glob)
     out = Motion(

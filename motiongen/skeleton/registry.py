@@ -97,3 +97,22 @@ def asf_skeleton_with_sets(skeleton: Skeleton, name: str) -> Skeleton:
         mirror=tuple(mirror),
         extras=skeleton.extras,
     )
+
+
+def calibration_pose(name: str, data_dir: str | Path | None = None, cache_dir: str | Path | None = None):
+    """Local rotations ``[J, 3, 3]`` of a standing pose for rigs whose rest pose is not one, else None.
+
+    Retargeting aligns rigs in this pose (see :mod:`motiongen.retarget.human`). Bandai's bind pose has
+    every bone along its local X axis, so its first frame of a neutral walk stands in for it.
+    """
+    if name != "bandai22":
+        return None
+    return _bandai_calibration(None if data_dir is None else str(data_dir), None if cache_dir is None else str(cache_dir))
+
+
+@functools.lru_cache(maxsize=None)
+def _bandai_calibration(data_dir: str | None, cache_dir: str | None):
+    from motiongen.io.bvh import read_bvh
+
+    motion = read_bvh(unpacked("bandai", data_dir, cache_dir) / BANDAI_REFERENCE)
+    return motion.local_rotations[0].copy()

@@ -142,19 +142,6 @@ class Skeleton:
         lengths[0] = 0.0
         return lengths
 
-    def leg_length(self) -> float:
-        """Hip-to-ankle chain length plus ankle height, used to scale root motion between rigs."""
-        ankle = self.index(self.joint_set("left_foot")[0])
-        hip = self.index(self.joint_set("hips")[1])
-        length = 0.0
-        j = ankle
-        while j != hip and j > 0:
-            length += float(np.linalg.norm(self.offsets[j]))
-            j = self.parents[j]
-        if j != hip:
-            raise InputError(f"skeleton '{self.name}': left ankle is not below the left hip", field="joint_sets")
-        return length
-
     # ----------------------------------------------------------------------------------------------
     def forward_kinematics(
         self,

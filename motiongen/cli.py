@@ -1,0 +1,146 @@
+"""The ``motiongen`` command line.
+
+Every user mistake surfaces as a :class:`motiongen.errors.MotiongenError`: the command prints it on
+one line (``motiongen: error: ...``) and exits with status 2, leaving no partial output file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from motiongen import __version__
+from motiongen.errors import InputError, MotiongenError
+
+
+def _read_joint_map(path: str | None) -> dict[str, str] | None:
+    if path is None:
+        return None
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise InputError("joint map file not found", path=path) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"invalid JSON: {exc.msg}", path=path, line=exc.lineno) from None
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        raise InputError("a joint map is a JSON object {target_joint: source_joint}", path=path)
+    return data
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from motiongen.io.formats import load_motion, save_motion
+
+    motion = load_motion(args.input, asf=args.asf)
+    if args.to is not None:
+        from motiongen.retarget.registered import retarget_to
+
+        motion = retarget_to(
+            motion, args.to, joint_map=_read_joint_map(args.joint_map), data_dir=args.source, cache_dir=args.cache
+        )
+    if args.fps is not None:
+        motion = motion.resample(args.fps)
+    out = save_motion(motion, args.output)
+    print(f"wrote {out} ({motion.num_frames} frames at {motion.fps:g} fps, {motion.skeleton.num_joints} joints, "
+          f"skeleton {motion.skeleton.name})")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from motiongen.io.formats import load_motion
+
+    motion = load_motion(args.input, asf=args.asf)
+    pos = motion.joint_positions()
+    info = {
+        "file": str(args.input),
+        "skeleton": motion.skeleton.name,
+        "joints": motion.skeleton.num_joints,
+        "frames": motion.num_frames,
+        "fps": motion.fps,
+        "seconds": round(motion.duration, 3),
+        "height_range_m": [round(float(pos[..., 1].min()), 3), round(float(pos[..., 1].max()), 3)],
+    }
+    print(json.dumps(info, indent=1))
+    return 0
+
+
+def cmd_skeletons(args: argparse.Namespace) -> int:
+    from motiongen.skeleton.registry import SKELETON_NAMES, get_skeleton
+
+    if args.name is None:
+        print("\n".join(SKELETON_NAMES))
+        return 0
+    skeleton = get_skeleton(args.name, args.source, args.cache)
+    print(skeleton.to_json() if args.json else "\n".join(
+        f"{j:3d} {name:28s} parent {p:3d}" for j, (name, p) in enumerate(zip(skeleton.joint_names, skeleton.parents))
+    ))
+    return 0
+
+
+def cmd_data_build(args: argparse.Namespace) -> int:
+    from motiongen.data.build import build_dataset
+
+    stats = build_dataset(
+        source=args.source, cache=args.cache, compact=args.compact, workers=args.workers, force=args.force
+    )
+    print(json.dumps(stats, indent=1))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="motiongen", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"motiongen {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def data_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--source", help="folder with the motion archives (default $MOTIONGEN_DATA or ../shared/data)")
+        p.add_argument("--cache", help="cache folder (default $MOTIONGEN_CACHE or ~/.cache/motiongen)")
+
+    p = sub.add_parser("convert", help="convert a motion file (.bvh, .amc, .npz) to .bvh or .npz")
+    p.add_argument("input", help="input file: .bvh, .amc (with --asf) or KIMODO .npz")
+    p.add_argument("output", help="output file: .bvh or .npz (KIMODO layout)")
+    p.add_argument("--to", metavar="SKELETON", help="retarget onto a registered skeleton, e.g. smplx22")
+    p.add_argument("--fps", type=float, help="resample to this frame rate (slerp)")
+    p.add_argument("--asf", help="skeleton file for an .amc input")
+    p.add_argument("--joint-map", help="JSON {target_joint: source_joint} for a rig the registry does not know")
+    data_options(p)
+    p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("info", help="print a motion file's skeleton, length and frame rate")
+    p.add_argument("input")
+    p.add_argument("--asf", help="skeleton file for an .amc input")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("skeletons", help="list registered skeletons, or show one")
+    p.add_argument("name", nargs="?")
+    p.add_argument("--json", action="store_true", help="print the full description as JSON")
+    data_options(p)
+    p.set_defaults(func=cmd_skeletons)
+
+    data = sub.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
+    p = data.add_parser("build", help="build the training dataset (smplx22, 30 fps) from the archives")
+    data_options(p)
+    p.add_argument("--compact", metavar="FILE", help="also write the training split as one small file")
+    p.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    p.add_argument("--force", action="store_true", help="rebuild even if the inputs did not change")
+    p.set_defaults(func=cmd_data_build)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except MotiongenError as exc:
+        print(f"motiongen: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("motiongen: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

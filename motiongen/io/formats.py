@@ -1,0 +1,61 @@
+"""Load and save a :class:`Motion` by file extension: the one place that picks a reader or writer.
+
+| extension | read | write |
+|---|---|---|
+| ``.bvh`` | :func:`motiongen.io.bvh.read_bvh` | :func:`motiongen.io.bvh.write_bvh` |
+| ``.amc`` (with its ``.asf``) | :func:`motiongen.io.asf_amc.read_amc` | :func:`motiongen.io.asf_amc.write_amc` |
+| ``.npz`` (KIMODO layout) | :func:`motiongen.io.kimodo_npz.read_kimodo_npz` | :func:`motiongen.io.kimodo_npz.write_kimodo_npz` |
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from motiongen.errors import InputError
+from motiongen.motion.motion import Motion
+
+READ_SUFFIXES = (".bvh", ".amc", ".npz")
+WRITE_SUFFIXES = (".bvh", ".npz")
+
+
+def load_motion(path: str | Path, *, asf: str | Path | None = None) -> Motion:
+    """Read ``path`` (``.bvh``, ``.amc`` with ``asf``, or KIMODO ``.npz``) into a Motion."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in READ_SUFFIXES:
+        raise InputError(f"unsupported input format '{suffix}'; readable: {', '.join(READ_SUFFIXES)}", path=path)
+    if not path.is_file():
+        raise InputError("file not found", path=path)
+    if suffix == ".bvh":
+        from motiongen.io.bvh import read_bvh
+
+        return read_bvh(path)
+    if suffix == ".amc":
+        from motiongen.io.asf_amc import read_amc, read_asf
+
+        if asf is None:
+            raise InputError("an AMC file needs its skeleton: pass the ASF file (--asf FILE)", path=path)
+        if not Path(asf).is_file():
+            raise InputError("ASF file not found", path=asf)
+        return read_amc(path, read_asf(asf))
+    from motiongen.io.kimodo_npz import read_kimodo_npz
+
+    return read_kimodo_npz(path)
+
+
+def save_motion(motion: Motion, path: str | Path) -> Path:
+    """Write ``motion`` to ``path`` (``.bvh`` or KIMODO ``.npz``), atomically; returns the path."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in WRITE_SUFFIXES:
+        raise InputError(f"unsupported output format '{suffix}'; writable: {', '.join(WRITE_SUFFIXES)}", path=path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".bvh":
+        from motiongen.io.bvh import write_bvh
+
+        write_bvh(motion, path)
+    else:
+        from motiongen.io.kimodo_npz import write_kimodo_npz
+
+        write_kimodo_npz(motion, path)
+    return path
