@@ -10,8 +10,13 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from motiongen.data.archives import ARCHIVES, default_data_dir, unpacked
+
+# The rotation helpers route numpy through torch; on a busy 2-core machine torch's intra-op thread
+# pool makes thousands of tiny calls wait on each other (measured 6x slower), so tests use one.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -49,11 +49,21 @@ def test_retargeted_clips_keep_bone_directions_and_feet_on_floor(sources, skelet
         assert rig in ("bandai22", "cmu31"), clip.skeleton.name
         out = retarget_to(clip, target, data_dir=data_dir, cache_dir=cache_dir)
         assert out.skeleton == skeletons[target] and out.num_frames == clip.num_frames and out.fps == clip.fps
-        cosine = bone_direction_cosine(clip, out, joint_map_between(clip.skeleton, out.skeleton))
+        joint_map = joint_map_between(clip.skeleton, out.skeleton)
+        cosine = bone_direction_cosine(clip, out, joint_map)
         assert cosine >= 0.98, (clip.meta.get("source"), rig, cosine)
-        feet = out.skeleton.foot_joint_indices
-        lowest = out.joint_positions()[:, feet, 1].min(-1)
-        assert abs(float(np.median(lowest))) < 0.03
+        # bones leaving a branching joint (pelvis, chest) follow the best rigid fit: looser
+        assert bone_direction_cosine(clip, out, joint_map, include_branching=True) >= 0.9
+        # feet on the ground: the lowest toe's height while it is planted (slower than KIMODO's
+        # 0.15 m/s contact threshold); a run's flight phases are not ground contact
+        toes = out.skeleton.indices([out.skeleton.joint_set(s)[1] for s in ("left_foot", "right_foot")])
+        toe_pos = out.joint_positions()[:, toes]
+        lowest = toe_pos[..., 1].argmin(-1)
+        height = np.take_along_axis(toe_pos[..., 1], lowest[:, None], -1)[:, 0]
+        speed = np.linalg.norm(np.diff(toe_pos, axis=0), axis=-1) * out.fps
+        planted = np.take_along_axis(speed, lowest[:-1, None], -1)[:, 0] < 0.15
+        assert planted.sum() >= 3
+        assert abs(float(np.median(height[:-1][planted]))) < 0.03
 
 
 def test_retarget_keeps_facing_and_head_orientation(sources, data_dir, cache_dir) -> None:
@@ -72,8 +82,10 @@ def test_retarget_keeps_facing_and_head_orientation(sources, data_dir, cache_dir
         assert np.median(np.abs(diff)) < np.deg2rad(10)
         head = out.skeleton.index("head")
         gaze = out.global_rotations()[:, head] @ np.array([0.0, 0.0, 1.0])
+        gaze[:, 1] = 0.0  # looking down at the floor still faces forward
+        gaze /= np.linalg.norm(gaze, axis=-1, keepdims=True)
         facing = np.stack([np.sin(tgt_heading), np.zeros_like(tgt_heading), np.cos(tgt_heading)], -1)
-        assert np.median((gaze * facing).sum(-1)) > 0.7
+        assert np.median((gaze * facing).sum(-1)) > 0.8
 
 
 def test_retarget_onto_itself_is_identity(sources, data_dir, cache_dir) -> None:

@@ -29,7 +29,7 @@ def load_motion(path: str | Path, *, asf: str | Path | None = None) -> Motion:
     if suffix == ".bvh":
         from motiongen.io.bvh import read_bvh
 
-        return read_bvh(path)
+        return _as_kimodo_rig(read_bvh(path))
     if suffix == ".amc":
         from motiongen.io.asf_amc import read_amc, read_asf
 
@@ -59,3 +59,31 @@ def save_motion(motion: Motion, path: str | Path) -> Path:
 
         write_kimodo_npz(motion, path)
     return path
+
+
+def _as_kimodo_rig(motion: Motion) -> Motion:
+    """A BVH of a KIMODO rig (e.g. one we wrote for smplx22) back in the rig's joint order and name.
+
+    BVH lists joints depth first, which is not KIMODO's order; models and the KIMODO NPZ layout
+    index joints by the rig's order, so a file whose joints are exactly a rig's is reordered and
+    given the rig's name and joint sets (its offsets stay the file's).
+    """
+    from motiongen.skeleton.kimodo_assets import KIMODO_RIGS, MIRROR_PAIRS
+    from motiongen.skeleton.skeleton import Skeleton, mirror_indices_by_name
+
+    names = set(motion.skeleton.joint_names)
+    for rig, (_, table, joint_sets) in KIMODO_RIGS.items():
+        order = [name for name, _ in table]
+        if set(order) != names:
+            continue
+        reordered = motion.skeleton.reordered(order)
+        skeleton = Skeleton(
+            name=rig,
+            joint_names=reordered.joint_names,
+            parents=reordered.parents,
+            offsets=reordered.offsets,
+            joint_sets=joint_sets,
+            mirror=mirror_indices_by_name(reordered.joint_names, MIRROR_PAIRS),
+        )
+        return motion.reorder_joints(order, skeleton)
+    return motion

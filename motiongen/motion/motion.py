@@ -212,3 +212,22 @@ class Motion:
             foot_contacts=contacts,
             meta=dict(self.meta),
         )
+
+    def reorder_joints(self, joint_names: Sequence[str], skeleton: Skeleton | None = None) -> "Motion":
+        """The same motion with joints in ``joint_names`` order (e.g. a BVH's depth-first order back
+        to a registered rig's); ``skeleton`` replaces the reordered rig (same names and order)."""
+        order = self.skeleton.indices(joint_names)
+        new_skeleton = self.skeleton.reordered(joint_names)
+        if skeleton is not None:
+            if skeleton.joint_names != new_skeleton.joint_names or skeleton.parents != new_skeleton.parents:
+                raise InputError(f"skeleton '{skeleton.name}' does not match the reordered joints", field="skeleton")
+            new_skeleton = skeleton
+        return Motion(
+            local_rotations=self.local_rotations[:, order],
+            root_translation=self.root_translation,
+            fps=self.fps,
+            skeleton=new_skeleton,
+            joint_translations=None if self.joint_translations is None else self.joint_translations[:, order],
+            foot_contacts=self.foot_contacts,
+            meta=dict(self.meta),
+        )

@@ -282,15 +282,15 @@ def place_on_floor(motion: Motion, percentile: float = 5.0) -> Motion:
     )
 
 
-def bone_direction_cosine(source: Motion, result: Motion, joint_map: Mapping[str, str]) -> float:
-    """Mean cosine between target bones and their source segments over mapped bones and frames.
+def bone_direction_cosines(source: Motion, result: Motion, joint_map: Mapping[str, str]) -> dict[str, float]:
+    """Mean cosine over frames between each mapped target bone and its source segment.
 
-    A target bone (parent, child) counts when both ends are mapped and the source segment between the
-    anchors is longer than 1 cm.
+    Keys are ``"parent>child"``. A target bone counts when both ends are mapped and the source
+    segment between their anchors is longer than 1 cm.
     """
     target = result.skeleton
     src_pos, tgt_pos = source.joint_positions(), result.joint_positions()
-    cosines = []
+    out: dict[str, float] = {}
     for child, parent in enumerate(target.parents):
         if parent < 0:
             continue
@@ -303,7 +303,38 @@ def bone_direction_cosine(source: Motion, result: Motion, joint_map: Mapping[str
         n_src, n_tgt = np.linalg.norm(src_vec, axis=-1), np.linalg.norm(tgt_vec, axis=-1)
         ok = (n_src > _MIN_SEGMENT) & (n_tgt > 1e-9)
         if ok.any():
-            cosines.append(((src_vec * tgt_vec).sum(-1)[ok] / (n_src * n_tgt)[ok]))
-    if not cosines:
+            out[f"{names[0]}>{names[1]}"] = float(((src_vec * tgt_vec).sum(-1)[ok] / (n_src * n_tgt)[ok]).mean())
+    if not out:
         raise InputError("no mapped bone with a usable source segment", field="joint_map")
-    return float(np.concatenate(cosines).mean())
+    return out
+
+
+def branching_bones(skeleton: Skeleton, joint_map: Mapping[str, str]) -> set[str]:
+    """Bones leaving a joint with several mapped children (pelvis -> hips/spine, chest -> neck/collars).
+
+    Their directions cannot all be matched by one rigid joint when two rigs place the joint
+    differently (SMPL-X's pelvis joint sits 9 cm above its hip joints, Bandai's 2 cm), so quality
+    reports give them separately from the limb and spine chain bones.
+    """
+    mapped_children: dict[int, list[int]] = {}
+    for child, parent in enumerate(skeleton.parents):
+        if parent >= 0 and skeleton.joint_names[child] in joint_map:
+            mapped_children.setdefault(parent, []).append(child)
+    return {
+        f"{skeleton.joint_names[p]}>{skeleton.joint_names[c]}"
+        for p, children in mapped_children.items()
+        if len(children) > 1
+        for c in children
+    }
+
+
+def bone_direction_cosine(
+    source: Motion, result: Motion, joint_map: Mapping[str, str], *, include_branching: bool = False
+) -> float:
+    """Mean of :func:`bone_direction_cosines` over chain bones (and branching ones if asked)."""
+    cosines = bone_direction_cosines(source, result, joint_map)
+    skip = set() if include_branching else branching_bones(result.skeleton, joint_map)
+    values = [v for k, v in cosines.items() if k not in skip]
+    if not values:
+        raise InputError("no chain bone is mapped", field="joint_map")
+    return float(np.mean(values))

@@ -243,6 +243,22 @@ class Skeleton:
     def __hash__(self) -> int:
         return hash((self.name, self.joint_names, self.parents))
 
+    def reordered(self, joint_names: Sequence[str], name: str | None = None) -> "Skeleton":
+        """The same rig with its joints listed in ``joint_names`` order (parents before children)."""
+        order = self.indices(joint_names)
+        if sorted(order) != list(range(self.num_joints)):
+            raise InputError(f"a reordering must list each of the {self.num_joints} joints once", field="joint_names")
+        new_index = {old: new for new, old in enumerate(order)}
+        return Skeleton(
+            name=name or self.name,
+            joint_names=tuple(joint_names),
+            parents=tuple(-1 if self.parents[o] < 0 else new_index[self.parents[o]] for o in order),
+            offsets=self.offsets[order],
+            joint_sets=self.joint_sets,
+            mirror=None if self.mirror is None else tuple(new_index[self.mirror[o]] for o in order),
+            extras=self.extras,
+        )
+
     def with_offsets(self, offsets: np.ndarray, name: str | None = None) -> "Skeleton":
         """Same tree and sets with other rest offsets (e.g. another actor's proportions)."""
         return Skeleton(
