@@ -192,6 +192,15 @@ def test_built_clips_stand_on_the_floor(small_build: dict) -> None:
     assert all(abs(float(np.median(h))) < 0.03 for h in lowest["bandai"])
 
 
+def test_build_reports_retarget_quality(small_build: dict) -> None:
+    quality = small_build["retarget_quality"]
+    assert set(quality) == {"bandai", "cmu", "hdm05"}
+    for source, q in quality.items():
+        assert q["bone_cosine_mean"] >= 0.98, source
+        assert q["bone_cosine_with_branching_mean"] >= 0.9, source
+        assert abs(q["floor_height_m_median"]) < 0.03, source
+
+
 def test_mirrored_copies_only_in_train(small_build: dict) -> None:
     train = MotionDataset(root=small_build["path"], split="train")
     plain = MotionDataset(root=small_build["path"], split="train", mirrored=False)

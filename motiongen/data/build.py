@@ -69,6 +69,7 @@ from motiongen.data.splits import SPLITS, assign_splits, stable_hash
 from motiongen.errors import InputError, MotiongenError, UnknownNameError
 from motiongen.geometry import matrix_to_quaternion
 from motiongen.motion.motion import Motion
+from motiongen.retarget import bone_direction_cosine, retarget
 from motiongen.skeleton.skeleton import Skeleton
 
 #: Changes whenever the conversion, captions or splits change, so old caches are rebuilt.
@@ -98,6 +99,8 @@ class ConvertedClip:
     rotations: np.ndarray
     root: np.ndarray
     floor: float  # median over frames of the lowest foot joint height, metres
+    bone_cosine: float  # retarget quality: mean source/target bone-direction cosine, chain bones
+    bone_cosine_all: float  # the same including bones leaving branching joints (pelvis, chest)
     mirror_rotations: np.ndarray | None = None
     mirror_root: np.ndarray | None = None
 
@@ -137,13 +140,14 @@ def read_clip(clip: ClipSource) -> Motion:
     return replace(motion, skeleton=asf_skeleton_with_sets(motion.skeleton, rig_name))
 
 
-def motion_to_target(motion: Motion, target: Skeleton, calibration: np.ndarray | None) -> Motion:
-    """Resample to 30 fps, then retarget onto ``target`` with the feet on the floor."""
-    from motiongen.retarget import retarget
+def motion_to_target(motion: Motion, target: Skeleton, calibration: np.ndarray | None) -> tuple[Motion, Motion]:
+    """Resample to 30 fps, then retarget onto ``target`` with the feet on the floor.
 
+    Returns the resampled source and the retargeted motion.
+    """
     if abs(motion.fps - TARGET_FPS) > 1e-6:
         motion = motion.resample(TARGET_FPS)
-    return retarget(motion, target, calibration=calibration)
+    return motion, retarget(motion, target, calibration=calibration)
 
 
 def _quaternions(motion: Motion) -> np.ndarray:
@@ -161,7 +165,7 @@ def convert_clip(task: tuple[ClipSource, bool]) -> ConvertedClip | SkippedClip:
     if _CONFIG is None:
         raise RuntimeError("convert_clip runs in a process set up by _init_worker")
     try:
-        motion = motion_to_target(read_clip(clip), _CONFIG.target, _CONFIG.calibrations[SOURCE_RIGS[clip.source]])
+        source, motion = motion_to_target(read_clip(clip), _CONFIG.target, _CONFIG.calibrations[SOURCE_RIGS[clip.source]])
     except MotiongenError as exc:
         return SkippedClip(clip.clip_id, clip.source, str(clip.provenance.get("file")), f"unreadable: {exc}")
     if motion.num_frames < MIN_FRAMES:
@@ -173,6 +177,10 @@ def convert_clip(task: tuple[ClipSource, bool]) -> ConvertedClip | SkippedClip:
         rotations=_quaternions(motion),
         root=motion.root_translation.astype(np.float32),
         floor=_floor_height(motion),
+        bone_cosine=bone_direction_cosine(source, motion, motion.meta["retarget"]["joint_map"]),
+        bone_cosine_all=bone_direction_cosine(
+            source, motion, motion.meta["retarget"]["joint_map"], include_branching=True
+        ),
         mirror_rotations=None if mirror is None else _quaternions(mirror),
         mirror_root=None if mirror is None else mirror.root_translation.astype(np.float32),
     )
@@ -348,7 +356,9 @@ def _write_split(path: Path, data: _SplitData) -> None:
     )
 
 
-def _stats(records: list[dict[str, Any]], skipped: list[SkippedClip], floors: Mapping[str, list[float]]) -> dict[str, Any]:
+def _stats(
+    records: list[dict[str, Any]], skipped: list[SkippedClip], quality: Mapping[str, list[tuple[float, float, float]]]
+) -> dict[str, Any]:
     """Clip, frame, hour and caption counts per source and split (mirrored copies counted apart)."""
 
     def tally(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -374,8 +384,17 @@ def _stats(records: list[dict[str, Any]], skipped: list[SkippedClip], floors: Ma
             s: {sp: tally([r for r in originals if r["source"] == s and r["split"] == sp]) for sp in SPLITS} for s in SOURCES
         },
         "mirrored": tally(mirrored),
-        "floor_height_m": {
-            s: {"median": float(np.median(v)), "max_abs": float(np.max(np.abs(v)))} for s, v in floors.items() if v
+        # per clip: floor = median lowest foot joint height; cosines as retarget.bone_direction_cosine
+        "retarget_quality": {
+            s: {
+                "floor_height_m_median": float(np.median([q[0] for q in v])),
+                "floor_height_m_max_abs": float(np.max(np.abs([q[0] for q in v]))),
+                "bone_cosine_mean": float(np.mean([q[1] for q in v])),
+                "bone_cosine_min": float(np.min([q[1] for q in v])),
+                "bone_cosine_with_branching_mean": float(np.mean([q[2] for q in v])),
+            }
+            for s, v in quality.items()
+            if v
         },
         "skipped": {
             "count": len(skipped),
@@ -469,7 +488,7 @@ def _build(
     timings["discover"] = round(time.perf_counter() - t0, 2)
 
     data = {sp: _SplitData([], [], []) for sp in SPLITS}
-    floors: dict[str, list[float]] = defaultdict(list)
+    quality: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
     timings["convert"] = {}
     for src in options["include"]:
         t0 = time.perf_counter()
@@ -483,7 +502,7 @@ def _build(
             captions = clip_captions(clip)
             frames = len(result.rotations)
             data[split].add(result.rotations, result.root, _record(clip, split, frames, captions, None))
-            floors[src].append(result.floor)
+            quality[src].append((result.floor, result.bone_cosine, result.bone_cosine_all))
             if result.mirror_rotations is not None and result.mirror_root is not None:
                 record = _record(clip, split, frames, mirror_captions(captions), clip.clip_id)
                 data[split].add(result.mirror_rotations, result.mirror_root, record)
@@ -491,7 +510,7 @@ def _build(
 
     t0 = time.perf_counter()
     records = [r for sp in SPLITS for r in data[sp].records]
-    stats = _stats(records, skipped, floors)
+    stats = _stats(records, skipped, quality)
     stats["timings_s"] = timings
     stats["built"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     files = [f"{sp}.npz" for sp in SPLITS] + [CLIPS_FILE, SKELETON_FILE, STATS_FILE]
