@@ -30,29 +30,7 @@ from motiongen.motion.kimodo_features import (
 from motiongen.skeleton import Skeleton
 from motiongen.skeleton.registry import get_skeleton
 
-NAMES = (
-    "pelvis", "left_hip", "left_knee", "left_ankle", "left_toe",
-    "right_hip", "right_knee", "right_ankle", "right_toe", "spine", "head",
-)
-PARENTS = (-1, 0, 1, 2, 3, 0, 5, 6, 7, 0, 9)
-OFFSETS = np.array(
-    [[0, 0.9, 0], [0.1, -0.05, 0], [0, -0.4, 0], [0, -0.4, 0], [0, -0.05, 0.12],
-     [-0.1, -0.05, 0], [0, -0.4, 0], [0, -0.4, 0], [0, -0.05, 0.12], [0, 0.3, 0], [0, 0.3, 0.02]]
-)
-
-
-def toy_skeleton() -> Skeleton:
-    return Skeleton(
-        name="toy_kimodo",
-        joint_names=NAMES,
-        parents=PARENTS,
-        offsets=OFFSETS,
-        joint_sets={
-            "left_foot": ("left_ankle", "left_toe"),
-            "right_foot": ("right_ankle", "right_toe"),
-            "hips": ("right_hip", "left_hip"),
-        },
-    )
+from toy_rig import NAMES, toy_skeleton
 
 
 def random_motion(frames: int = 60, seed: int = 0, fps: float = 30.0) -> Motion:
@@ -62,7 +40,7 @@ def random_motion(frames: int = 60, seed: int = 0, fps: float = 30.0) -> Motion:
     local = Rotation.from_rotvec(rotvec.reshape(-1, 3)).as_matrix().reshape(frames, len(NAMES), 3, 3)
     velocity = np.cumsum(rng.normal(scale=0.01, size=(frames, 3)), axis=0) * [1, 0.1, 1] + [0.01, 0, 0.04]
     root = np.cumsum(velocity, axis=0) + [0.3, 0.9, -0.2]
-    return Motion(local, root, fps, toy_skeleton())
+    return Motion(local, root, fps, toy_skeleton("toy_kimodo"))
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +64,7 @@ def soma_examples(data_dir: Path, cache_dir: Path, raw) -> tuple[Skeleton, list[
 # Layout
 # ==================================================================================================
 def test_layout_dimensions_and_slices() -> None:
-    rep = KimodoFeatures(toy_skeleton())
+    rep = KimodoFeatures(toy_skeleton("toy_kimodo"))
     j = len(NAMES)
     assert rep.dim == 9 + 12 * j
     sizes = {name: sl.stop - sl.start for name, sl in rep.blocks.items()}
@@ -166,7 +144,7 @@ def test_synthetic_roundtrip_and_decode_motion() -> None:
 
 
 def test_decode_torch_batched_and_differentiable() -> None:
-    rep = KimodoFeatures(toy_skeleton())
+    rep = KimodoFeatures(toy_skeleton("toy_kimodo"))
     clips = np.stack([rep.encode(random_motion(frames=20, seed=s)) for s in range(3)]).astype(np.float64)
     x = torch.tensor(clips, requires_grad=True)
     out = rep.decode(x)
@@ -201,7 +179,7 @@ def test_local_root_features_turning_walk() -> None:
     local = np.tile(np.eye(3), (frames, len(NAMES), 1, 1))
     local[:, 0] = Rotation.from_rotvec(np.outer(omega * t, [0, 1, 0])).as_matrix()
     root = np.stack([2 * np.sin(omega * t), np.full(frames, 0.9), 2 * np.cos(omega * t)], axis=-1)
-    motion = Motion(local, root, fps, toy_skeleton())
+    motion = Motion(local, root, fps, toy_skeleton("toy_kimodo"))
     rep = KimodoFeatures(motion.skeleton, fps)
     feats = rep.encode(motion)
     local_root = rep.local_root_features(feats)
@@ -215,7 +193,7 @@ def test_local_root_features_turning_walk() -> None:
 
 
 def test_contact_heuristic_planted_and_moving_feet() -> None:
-    skeleton = toy_skeleton()
+    skeleton = toy_skeleton("toy_kimodo")
     frames = 10
     pos = np.zeros((frames, len(NAMES), 3))
     pos[:, :, 1] = 0.5
@@ -317,7 +295,7 @@ def test_smooth_root_batched_equals_per_clip_and_validates() -> None:
 # Normalisation statistics
 # ==================================================================================================
 def test_feature_stats_compute_normalize_save_load(tmp_path: Path) -> None:
-    rep = KimodoFeatures(toy_skeleton())
+    rep = KimodoFeatures(toy_skeleton("toy_kimodo"))
     clips = [rep.encode(random_motion(frames=n, seed=s)) for s, n in enumerate((12, 30, 21))]
     stats = FeatureStats.compute(iter(clips))
     allf = np.concatenate(clips).astype(np.float64)

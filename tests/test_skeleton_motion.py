@@ -9,29 +9,9 @@ from scipy.spatial.transform import Rotation
 
 from motiongen.errors import InputError, UnknownNameError
 from motiongen.motion import Motion
-from motiongen.skeleton import Skeleton, mirror_indices_by_name
+from motiongen.skeleton import Skeleton
 
-NAMES = ("pelvis", "left_hip", "left_knee", "left_ankle", "left_toe", "right_hip", "right_knee", "right_ankle", "right_toe", "spine", "head")
-PARENTS = (-1, 0, 1, 2, 3, 0, 5, 6, 7, 0, 9)
-OFFSETS = np.array(
-    [[0, 0.9, 0], [0.1, -0.05, 0], [0, -0.4, 0], [0, -0.4, 0], [0, -0.05, 0.12],
-     [-0.1, -0.05, 0], [0, -0.4, 0], [0, -0.4, 0], [0, -0.05, 0.12], [0, 0.3, 0], [0, 0.3, 0.02]]
-)
-
-
-def make_skeleton() -> Skeleton:
-    return Skeleton(
-        name="toy",
-        joint_names=NAMES,
-        parents=PARENTS,
-        offsets=OFFSETS,
-        joint_sets={
-            "left_foot": ("left_ankle", "left_toe"),
-            "right_foot": ("right_ankle", "right_toe"),
-            "hips": ("right_hip", "left_hip"),
-        },
-        mirror=mirror_indices_by_name(NAMES, [("left", "right")]),
-    )
+from toy_rig import NAMES, OFFSETS, toy_skeleton
 
 
 def random_motion(frames: int = 40, fps: float = 30.0, seed: int = 0) -> Motion:
@@ -40,7 +20,7 @@ def random_motion(frames: int = 40, fps: float = 30.0, seed: int = 0) -> Motion:
     rotvec = np.cumsum(rng.normal(scale=0.05, size=(frames, len(NAMES), 3)), axis=0)
     local = Rotation.from_rotvec(rotvec.reshape(-1, 3)).as_matrix().reshape(frames, len(NAMES), 3, 3)
     root = np.cumsum(rng.normal(scale=0.01, size=(frames, 3)), axis=0) + [0, 0.9, 0]
-    return Motion(local, root, fps, make_skeleton())
+    return Motion(local, root, fps, toy_skeleton())
 
 
 def manual_fk(skel: Skeleton, local: np.ndarray, root: np.ndarray) -> np.ndarray:
@@ -130,7 +110,7 @@ def test_mirror_reflects_positions_and_is_an_involution() -> None:
 
 
 def test_skeleton_serialises_and_validates() -> None:
-    skel = make_skeleton()
+    skel = toy_skeleton()
     again = Skeleton.from_dict(skel.to_dict())
     assert again == skel and again.mirror == skel.mirror and again.joint_sets == skel.joint_sets
     assert skel.foot_joint_indices == [3, 4, 7, 8]
@@ -143,7 +123,7 @@ def test_skeleton_serialises_and_validates() -> None:
 
 
 def test_motion_rejects_bad_arrays() -> None:
-    skel = make_skeleton()
+    skel = toy_skeleton()
     with pytest.raises(InputError, match="local_rotations"):
         Motion(np.zeros((4, 3, 3, 3)), np.zeros((4, 3)), 30, skel)
     local = np.broadcast_to(np.eye(3), (4, len(NAMES), 3, 3)).copy()

@@ -69,21 +69,12 @@ def _as_kimodo_rig(motion: Motion) -> Motion:
     given the rig's name and joint sets (its offsets stay the file's).
     """
     from motiongen.skeleton.kimodo_assets import KIMODO_RIGS, MIRROR_PAIRS
-    from motiongen.skeleton.skeleton import Skeleton, mirror_indices_by_name
+    from motiongen.skeleton.registry import with_sets
 
     names = set(motion.skeleton.joint_names)
     for rig, (_, table, joint_sets) in KIMODO_RIGS.items():
         order = [name for name, _ in table]
-        if set(order) != names:
-            continue
-        reordered = motion.skeleton.reordered(order)
-        skeleton = Skeleton(
-            name=rig,
-            joint_names=reordered.joint_names,
-            parents=reordered.parents,
-            offsets=reordered.offsets,
-            joint_sets=joint_sets,
-            mirror=mirror_indices_by_name(reordered.joint_names, MIRROR_PAIRS),
-        )
-        return motion.reorder_joints(order, skeleton)
+        if set(order) == names:
+            skeleton = with_sets(motion.skeleton.reordered(order), rig, joint_sets, MIRROR_PAIRS)
+            return motion.reorder_joints(order, skeleton)
     return motion

@@ -1,0 +1,143 @@
+"""Render the README's measured tables from the benchmark JSON files (never typed by hand).
+
+Each generated block sits between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` in README.md.
+
+    python scripts/render_readme.py           # rewrite the blocks
+    python scripts/render_readme.py --check   # exit 1 if README.md differs from what the JSON gives
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def _load(name: str) -> dict:
+    return json.loads((RESULTS / name).read_text())
+
+
+def _machine(result: dict) -> str:
+    machine = result["machine"]
+    return f"{machine['cpu_count']} cores, {machine['platform']}, {result['date'][:10]}"
+
+
+def dataset_block() -> str:
+    result = _load("dataset_build.json")
+    stats = result["stats"]
+    lines = [
+        f"Built by `benchmarks/dataset_build.py` ({_machine(result)}); skeleton `{stats['skeleton']}`, "
+        f"{stats['fps']:g} fps. Mirrored copies (train only) are not counted in the rows.",
+        "",
+        "| | clips | frames | hours | captions | unique captions |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+
+    def row(label: str, t: dict) -> str:
+        return f"| {label} | {t['clips']} | {t['frames']} | {t['hours']:.2f} | {t['captions']} | {t['unique_captions']} |"
+
+    lines.append(row("**all**", stats["total"]))
+    for source, t in stats["by_source"].items():
+        lines.append(row(source, t))
+    for split, t in stats["by_split"].items():
+        lines.append(row(f"split {split}", t))
+    lines.append(row("mirrored copies (train)", stats["mirrored"]))
+    lines += ["", "Per source and split (clips / hours):", "", "| source | train | val | test |", "|---|---|---|---|"]
+    for source, splits in stats["by_source_split"].items():
+        cells = " | ".join(f"{s['clips']} / {s['hours']:.2f}" for s in splits.values())
+        lines.append(f"| {source} | {cells} |")
+    skipped = stats["skipped"]
+    lines += ["", f"Skipped: {skipped['count']} clips (" + "; ".join(f"{k}: {v}" for k, v in skipped["by_reason"].items()) + ")."]
+    quality = stats.get("retarget_quality")
+    if quality:
+        lines += [
+            "",
+            "Retargeting onto `smplx22`, every clip (means over clips): bone-direction cosine to the source, over "
+            "chain bones and over all mapped bones; the lowest foot joint's median height over each clip. Chain bones "
+            "are matched exactly by the direction correction (this column guards that step). The bones leaving the "
+            "pelvis and chest cannot all be matched by one rigid joint, because the rigs put those joints in different "
+            "places (SMPL-X's hip joints sit 9 cm below its pelvis joint, Bandai's 2 cm): that is what lowers the "
+            "all-bones column.",
+            "",
+            "| source | cosine, chain bones (mean / min) | cosine, all mapped bones | floor height median / max (cm) |",
+            "|---|---|---|---|",
+        ]
+        for source, q in quality.items():
+            lines.append(
+                f"| {source} | {q['bone_cosine_mean']:.4f} / {q['bone_cosine_min']:.4f} | "
+                f"{q['bone_cosine_with_branching_mean']:.4f} | "
+                f"{100 * q['floor_height_m_median']:.1f} / {100 * q['floor_height_m_max_abs']:.1f} |"
+            )
+    return "\n".join(lines)
+
+
+def benchmarks_block() -> str:
+    build = _load("dataset_build.json")
+    bvh = _load("bvh_throughput.json")
+    lines = [
+        f"Full dataset build from the archives (`python benchmarks/dataset_build.py`; {_machine(build)}, "
+        f"{build['workers']} workers, fresh cache): **{build['wall_seconds']:.0f} s** in all (target: under 300 s); "
+        f"compact training file {build['compact_bytes'] / 1e6:.1f} MB (limit 50 MB).",
+        "",
+        "| phase | seconds |",
+        "|---|---:|",
+    ]
+    lines += [f"| {phase} | {seconds:.1f} |" for phase, seconds in build["phases_s"].items()]
+    lines += [
+        "",
+        f"BVH throughput over all {bvh['files']} Bandai files ({bvh['megabytes']:.0f} MB, {bvh['frames']} frames; "
+        f"`python benchmarks/bvh_throughput.py`; {_machine(bvh)}, one process):",
+        "",
+        "| step | wall s | CPU s | MB/s | frames/s | files/s |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for step in ("read", "write"):
+        r = bvh[step]
+        lines.append(
+            f"| {step} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | {r['mb_per_s']:.1f} | "
+            f"{r['frames_per_s']:.0f} | {r['files_per_s']:.1f} |"
+        )
+    rt = bvh["round_trip"]
+    lines += [
+        "",
+        f"Read -> write -> read of every file: largest joint-position difference {rt['max_position_error_m']:.1e} m "
+        f"({len(rt['layout_fps_or_frame_mismatches'])} layout, fps or frame-count mismatches; {len(bvh['failures'])} failures).",
+    ]
+    return "\n".join(lines)
+
+
+BLOCKS = {"dataset-stats": dataset_block, "benchmarks": benchmarks_block}
+
+
+def render(text: str) -> str:
+    for name, make in BLOCKS.items():
+        pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.DOTALL)
+        if not pattern.search(text):
+            raise SystemExit(f"README.md has no <!-- {name}:start --> ... <!-- {name}:end --> block")
+        text = pattern.sub(lambda m: m.group(1) + make() + "\n" + m.group(2), text)
+    return text
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only check that README.md is up to date")
+    args = parser.parse_args()
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    rendered = render(text)
+    if args.check:
+        if rendered != text:
+            print("README.md tables differ from benchmarks/results/*.json: run scripts/render_readme.py", file=sys.stderr)
+            return 1
+        return 0
+    readme.write_text(rendered)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
