@@ -11,12 +11,18 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import settings
 
 from motiongen.data.archives import ARCHIVES, default_data_dir, unpacked
 
 # The rotation helpers route numpy through torch; on a busy 2-core machine torch's intra-op thread
 # pool makes thousands of tiny calls wait on each other (measured 6x slower), so tests use one.
 torch.set_num_threads(1)
+
+# CI runs the fuzz tests on a fixed sequence of examples, so a submission's result is reproducible
+settings.register_profile("ci", derandomize=True, deadline=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")

@@ -260,7 +260,8 @@ def test_fuzzed_documents_load_or_raise_our_errors(mixed_doc: list[dict[str, Any
         paths = paths_of(doc)
         path = data.draw(st.sampled_from(paths), label="path")
         op = data.draw(st.sampled_from(["drop", "replace", "negate", "duplicate"]), label="op")
-        replacement = data.draw(st.sampled_from(REPLACEMENTS), label="replacement")
+        # a copy: a later mutation inside an inserted list must not change REPLACEMENTS itself
+        replacement = copy.deepcopy(data.draw(st.sampled_from(REPLACEMENTS), label="replacement"))
         doc = apply_mutation(doc, path, op, replacement)
     text = json.dumps(doc)
     if data.draw(st.booleans(), label="truncate"):
