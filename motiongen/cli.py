@@ -83,7 +83,12 @@ def cmd_data_build(args: argparse.Namespace) -> int:
     from motiongen.data.build import build_dataset
 
     stats = build_dataset(
-        source=args.source, cache=args.cache, compact=args.compact, workers=args.workers, force=args.force
+        source=args.source,
+        cache=args.cache,
+        compact=args.compact,
+        workers=args.workers,
+        force=args.force,
+        limit_per_source=args.limit_per_source,
     )
     print(json.dumps(stats, indent=1))
     return 0
@@ -125,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compact", metavar="FILE", help="also write the training split as one small file")
     p.add_argument("--workers", type=int, default=2, help="processes (default 2)")
     p.add_argument("--force", action="store_true", help="rebuild even if the inputs did not change")
+    p.add_argument(
+        "--limit-per-source", type=int, metavar="N", help="only N clips per source, into a separate subset folder (quick tries)"
+    )
     p.set_defaults(func=cmd_data_build)
     return parser
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -82,3 +83,23 @@ def test_console_script_entry_point(bandai_walk) -> None:
     result = subprocess.run(f'{exe} info "{bandai_walk}"', shell=True, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert '"joints": 22' in result.stdout and '"fps": 30.0' in result.stdout
+
+
+def test_skeletons_command_lists_and_shows(data_dir, cache_dir, capsys) -> None:
+    code, out, _ = run_cli(["skeletons"], capsys)
+    assert code == 0 and "smplx22" in out.split() and "g1" in out.split()
+    code, out, _ = run_cli(["skeletons", "smplx22", "--json", "--source", str(data_dir), "--cache", str(cache_dir)], capsys)
+    assert code == 0 and '"left_wrist"' in out
+    code, _, err = run_cli(["skeletons", "smpl"], capsys)
+    assert code == 2 and "unknown skeleton 'smpl'" in err
+
+
+def test_data_build_subset_then_up_to_date(data_dir, cache_dir, capsys) -> None:
+    args = ["data", "build", "--source", str(data_dir), "--cache", str(cache_dir), "--limit-per-source", "2", "--workers", "1"]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    stats = json.loads(out)
+    assert set(stats["by_source"]) == {"bandai", "cmu", "hdm05"}
+    assert all(0 < s["clips"] <= 6 for s in stats["by_source"].values())  # at most 2 per source and split
+    code, out, err = run_cli(args, capsys)
+    assert code == 0 and json.loads(out)["rebuilt"] is False and "up to date" in err + out
