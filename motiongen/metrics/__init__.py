@@ -1,0 +1,1 @@
+"""Motion metrics (quality now; text-motion metrics come with the evaluator)."""
