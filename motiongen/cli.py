@@ -134,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit-per-source", type=int, metavar="N", help="only N clips per source, into a separate subset folder (quick tries)"
     )
     p.set_defaults(func=cmd_data_build)
+
+    from motiongen.pipelines.generate import add_generate_parser
+
+    add_generate_parser(sub)
     return parser
 
 
