@@ -94,6 +94,12 @@ def cmd_data_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_kimodo(args: argparse.Namespace) -> int:
+    from motiongen.train.kimodo import run_from_args
+
+    return run_from_args(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="motiongen", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"motiongen {__version__}")
@@ -134,6 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit-per-source", type=int, metavar="N", help="only N clips per source, into a separate subset folder (quick tries)"
     )
     p.set_defaults(func=cmd_data_build)
+
+    train = sub.add_parser("train", help="train a model").add_subparsers(dest="train_command", required=True)
+    from motiongen.train.arguments import build_parser as build_train_parser
+
+    p = build_train_parser(train.add_parser("kimodo", help="train the KIMODO denoiser from a config file"))
+    p.set_defaults(func=cmd_train_kimodo)
 
     from motiongen.pipelines.generate import add_generate_parser
 

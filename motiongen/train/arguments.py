@@ -1,0 +1,21 @@
+"""Command-line arguments of ``motiongen train kimodo`` (no torch import: the CLI builds its parser fast)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """Arguments of ``motiongen train kimodo`` (also ``python -m motiongen.train.kimodo``)."""
+    p = parser or argparse.ArgumentParser(prog="python -m motiongen.train.kimodo", description="Train a KIMODO model.")
+    p.add_argument("--config", required=True, help="training config (.yaml or .json)")
+    p.add_argument("--resume", dest="resume", action="store_true", default=True,
+                   help="continue from the latest checkpoint in output_dir (default)")
+    p.add_argument("--no-resume", dest="resume", action="store_false", help="start over (removes old checkpoints)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key (repeatable; model.width=128 for model sizes)")
+    p.add_argument("--output-dir", help="override output_dir")
+    p.add_argument("--total-steps", type=int, help="override total_steps (e.g. to extend a finished run)")
+    p.add_argument("--export", metavar="DIR", help="after training, export the EMA weights as a bundle to DIR")
+    p.add_argument("--fp16-weights", action="store_true", help="with --export: store weights as float16")
+    return p

@@ -1,0 +1,392 @@
+"""KIMODO training: config validation, feature cache, window sampler, training loop, resume, DDP, export.
+
+The data tests train a tiny model (configs/kimodo_tiny.yaml) on the small dataset build that the data
+tests also use (``limit_per_source=2``: 6 training clips + their mirrored copies).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from motiongen.data.build import build_dataset
+from motiongen.data.dataset import MotionDataset
+from motiongen.errors import InputError
+from motiongen.motion.kimodo_features import (
+    FeatureStats,
+    KimodoFeatures,
+    rotate_features_yaw,
+)
+from motiongen.train.config import KimodoTrainConfig, load_train_config
+from motiongen.train.features import (
+    WindowSampler,
+    build_feature_cache,
+    feature_cache_dir,
+)
+from motiongen.train.kimodo import (
+    conditioned_batches,
+    evaluate_loss,
+    export_bundle,
+    learning_rate,
+    load_checkpoint,
+    main,
+    read_metrics,
+    train_kimodo,
+    weights_digest,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "configs" / "kimodo_tiny.yaml"
+SMPLX = ROOT / "configs" / "kimodo_smplx.yaml"
+
+
+# ==================================================================================================
+# config (no data needed)
+# ==================================================================================================
+def test_shipped_configs_load_and_the_default_model_fits_10_mb() -> None:
+    from motiongen.models.kimodo.denoiser import TwoStageDenoiser
+
+    tiny = load_train_config(TINY)
+    assert tiny.model["width"] == 32 and tiny.total_steps > 0
+    cfg = load_train_config(SMPLX)
+    den = cfg.denoiser_config(feature_dim=273, num_joints=22, text_dim=384)
+    assert den.max_frames >= 300 and cfg.max_frames <= den.max_frames
+    params = sum(p.numel() for p in TwoStageDenoiser(den).parameters())
+    assert params * 2 < 10_000_000  # fp16 safetensors under 10 MB
+
+
+def test_broken_configs_name_the_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(TINY.read_text() + "\nlearning_rate: 0.1\n")
+    with pytest.raises(InputError, match="learning_rate") as err:
+        load_train_config(bad)
+    assert err.value.field == "learning_rate" and err.value.path == str(bad)
+    with pytest.raises(InputError, match=r"'lr'.*\(0, inf\)"):
+        load_train_config(TINY, ["lr=-0.001"])
+    with pytest.raises(InputError, match="model.wdth"):
+        load_train_config(TINY, ["model.wdth=64"])
+    with pytest.raises(InputError, match="model.feature_dim"):
+        load_train_config(TINY, {"model.feature_dim": 273})
+    with pytest.raises(InputError, match="model.width"):
+        load_train_config(TINY, ["model.width=33"])  # not a multiple of the 2 heads
+    with pytest.raises(InputError, match="min_frames"):
+        load_train_config(TINY, ["min_frames=64"])
+    with pytest.raises(InputError, match="text_dropout"):
+        load_train_config(TINY, ["text_dropout=1.5"])
+    with pytest.raises(InputError, match="max_frames"):
+        load_train_config(TINY, ["max_frames=400"])  # beyond model.max_frames
+    with pytest.raises(InputError, match="amp"):
+        load_train_config(TINY, ["amp=fp8"])
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("model: [1, 2\n")
+    with pytest.raises(InputError, match="invalid YAML"):
+        load_train_config(broken)
+    # the same through the training entry points: nothing starts, exit status 2 on the command line
+    with pytest.raises(InputError, match="'lr'"):
+        train_kimodo(TINY, overrides=["lr=-1", f"output_dir={tmp_path / 'never'}"])
+    assert main(["--config", str(bad)]) == 2
+    assert not (tmp_path / "never").exists()
+
+
+def test_json_config_equals_yaml(tmp_path: Path) -> None:
+    cfg = load_train_config(TINY)
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(cfg.to_dict()))
+    assert load_train_config(path) == cfg
+    assert KimodoTrainConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_learning_rate_warmup_cosine_and_extension() -> None:
+    cfg = KimodoTrainConfig(lr=1e-3, warmup_steps=10, total_steps=110, min_lr_ratio=0.1)
+    lrs = [learning_rate(s, cfg) for s in range(120)]
+    assert lrs[0] == pytest.approx(1e-4) and lrs[9] == pytest.approx(1e-3)
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))  # non-increasing after warm-up
+    assert lrs[110] == pytest.approx(1e-4) and lrs[119] == pytest.approx(1e-4)
+    assert lrs[60] == pytest.approx(1e-4 + 0.9e-3 * 0.5)  # half way down the cosine
+    longer = cfg.replace(total_steps=210)
+    # extending total_steps on resume: the same warm-up, a slower cosine afterwards
+    assert learning_rate(5, longer) == lrs[5] and learning_rate(100, longer) > lrs[100]
+
+
+# ==================================================================================================
+# data fixtures
+# ==================================================================================================
+@pytest.fixture(scope="module")
+def tiny_dataset(data_dir: Path, cache_dir: Path) -> Path:
+    # the same build as tests/test_data_build.py, so a full test session builds it once
+    return Path(build_dataset(data_dir, cache_dir, limit_per_source=2, workers=2, progress=False)["path"])
+
+
+@pytest.fixture(scope="module")
+def features_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("features")
+
+
+@pytest.fixture(scope="module")
+def feature_cache(tiny_dataset: Path, features_dir: Path):
+    return build_feature_cache(dataset=tiny_dataset, features_dir=features_dir, workers=2, progress=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_config(tiny_dataset: Path, features_dir: Path, cache_dir: Path, feature_cache) -> KimodoTrainConfig:
+    return load_train_config(
+        TINY,
+        {"dataset": str(tiny_dataset), "features_dir": str(features_dir), "text_cache": str(cache_dir / "text")},
+    )
+
+
+# ==================================================================================================
+# feature cache and windows
+# ==================================================================================================
+def test_feature_cache_holds_each_clips_features_and_captions(feature_cache, tiny_dataset: Path) -> None:
+    from motiongen.text.base import sanitize_text
+
+    for split in ("train", "val", "test"):
+        ds = MotionDataset(root=tiny_dataset, split=split)
+        part = feature_cache.splits[split]
+        assert part.num_clips == len(ds) and part.features.dtype == np.float32
+        assert part.num_frames == sum(int(ds.lengths[c]) for c in range(len(ds)))
+        assert part.clip_ids == ds.clip_ids
+    ds = MotionDataset(root=tiny_dataset, split="train")
+    layout = KimodoFeatures(ds.skeleton)
+    part = feature_cache.splits["train"]
+    assert part.mirrored.sum() == len(ds) // 2  # every training clip has its mirrored copy
+    for c in (0, int(np.argmax(part.mirrored)), len(ds) - 1):
+        motion, captions = ds[c]
+        np.testing.assert_allclose(part.clip(c), layout.encode(motion), atol=1e-5)
+        assert [feature_cache.captions[k] for k in part.captions_of(c)] == [sanitize_text(t) for t in captions]
+
+
+def test_feature_cache_is_reused_until_the_dataset_changes(feature_cache, tiny_dataset: Path, features_dir: Path,
+                                                          tmp_path: Path) -> None:
+    manifest = feature_cache.root / "manifest.json"
+    before = manifest.stat().st_mtime_ns
+    t0 = time.perf_counter()
+    again = build_feature_cache(dataset=tiny_dataset, features_dir=features_dir, workers=2, progress=False)
+    assert again.root == feature_cache.root and manifest.stat().st_mtime_ns == before
+    assert time.perf_counter() - t0 < 2.0
+    # a rebuilt dataset (new build time in its manifest) gets a new cache folder
+    copy = tmp_path / tiny_dataset.name
+    shutil.copytree(tiny_dataset, copy)
+    data = json.loads((copy / "manifest.json").read_text())
+    data["built"] = "2000-01-01T00:00:00+00:00"
+    (copy / "manifest.json").write_text(json.dumps(data))
+    assert feature_cache_dir("folder", copy, features_dir=features_dir) != feature_cache.root
+    assert feature_cache_dir("folder", tiny_dataset, features_dir=features_dir) == feature_cache.root
+
+
+def test_feature_cache_from_a_compact_file(tiny_dataset: Path, data_dir: Path, cache_dir: Path, tmp_path: Path) -> None:
+    compact = tmp_path / "train.mgc"
+    build_dataset(data_dir, cache_dir, limit_per_source=2, compact=compact, progress=False)
+    cache = build_feature_cache(compact=compact, features_dir=tmp_path / "features", workers=1, progress=False)
+    assert set(cache.splits) == {"train"}  # a compact file holds the training split only
+    ds = MotionDataset.from_compact(compact)
+    part = cache.splits["train"]
+    assert part.num_clips == len(ds) and part.mirrored.sum() == len(ds) // 2
+    c = int(np.argmax(part.mirrored))  # a mirrored copy derived at load time
+    np.testing.assert_allclose(part.clip(c), KimodoFeatures(ds.skeleton).encode(ds[c][0]), atol=1e-5)
+
+
+def test_window_stats_are_of_origin_centred_turned_windows(feature_cache) -> None:
+    stats = feature_cache.stats(32)
+    assert (feature_cache.root / "stats" / "w32.npz").is_file()
+    assert FeatureStats.load(feature_cache.root / "stats" / "w32.npz").global_root_mean.tolist() == stats.global_root_mean.tolist()
+    world = FeatureStats.compute(feature_cache.splits["train"].clip(c) for c in range(feature_cache.splits["train"].num_clips))
+    # windows start at the origin: the smooth-root xz spread is that of 32 frames, not of the stage
+    assert np.all(stats.global_root_std[[0, 2]] < world.global_root_std[[0, 2]])
+    assert stats.num_frames == world.num_frames
+    # the random yaw spreads the heading over the circle
+    assert np.all(np.abs(stats.global_root_mean[3:5]) < 0.5)
+
+
+def test_window_sampler_crops_centres_turns_and_normalises(feature_cache) -> None:
+    stats = feature_cache.stats(32)
+    split = feature_cache.splits["train"]
+    table = np.random.default_rng(0).normal(size=(len(feature_cache.captions), 8)).astype(np.float32)
+    sampler = WindowSampler(split, stats, table, min_frames=16, max_frames=32, rng=np.random.default_rng(3))
+    seen_lengths = set()
+    for _ in range(6):
+        batch = sampler.sample(5)
+        b, t, d = batch.x0.shape
+        assert (b, d) == (5, feature_cache.dim) and 1 <= t <= 32 and t == batch.lengths.max()
+        seen_lengths.add(t)
+        assert torch.equal(batch.pad_mask, torch.arange(t)[None] < torch.from_numpy(batch.lengths)[:, None])
+        assert float(batch.x0[~batch.pad_mask].abs().sum()) == 0.0
+        raw = stats.unnormalize(batch.x0.double())
+        for i in range(b):
+            n, c, s = int(batch.lengths[i]), int(batch.clips[i]), int(batch.starts[i])
+            assert 1 <= n <= int(split.lengths[c]) and s + n <= int(split.lengths[c])
+            expected = np.array(split.clip(c)[s : s + n], dtype=np.float64)
+            expected[:, [0, 2]] -= expected[0, [0, 2]]
+            expected = rotate_features_yaw(expected, batch.angles[i])
+            np.testing.assert_allclose(raw[i, :n].numpy(), expected, atol=1e-4)
+            assert raw[i, 0, [0, 2]].abs().max() < 1e-4  # starts at the origin
+            heading = math.atan2(float(raw[i, 0, 4]), float(raw[i, 0, 3]))
+            assert float(batch.first_heading[i]) == pytest.approx(heading, abs=1e-5)
+            assert batch.captions[i] in split.captions_of(c)
+            np.testing.assert_array_equal(batch.text[i, 0].numpy(), table[batch.captions[i]])
+    assert len(seen_lengths) > 1  # the length varies between batches
+    turned = np.concatenate([sampler.sample(8).angles for _ in range(4)])
+    assert turned.std() > 1.0  # yaw augmentation covers the circle
+
+
+# ==================================================================================================
+# training
+# ==================================================================================================
+def _run(config: KimodoTrainConfig, out: Path, **changes) -> Path:
+    return train_kimodo(config.replace(output_dir=str(out), **changes))
+
+
+def test_tiny_model_overfits_the_tiny_subset(tiny_config: KimodoTrainConfig, tmp_path: Path) -> None:
+    from motiongen.models.kimodo.denoiser import TwoStageDenoiser
+    from motiongen.models.kimodo.diffusion import CosineSchedule
+
+    torch.set_num_threads(1)
+    cfg = tiny_config.replace(
+        output_dir=str(tmp_path / "overfit"), total_steps=40, warmup_steps=3, lr=3e-3, min_lr_ratio=0.3, batch_size=8,
+        min_frames=24, max_frames=24, text_dropout=0.0, constraint_probability=0.0, checkpoint_every=100,
+        val_every=100, log_every=1, model={**tiny_config.model, "width": 64, "ff": 128},
+    )
+    t0 = time.perf_counter()
+    path = train_kimodo(cfg)
+    seconds = time.perf_counter() - t0
+    losses = [r["loss"] for r in read_metrics(cfg.output_dir) if "loss" in r]
+    assert len(losses) == 40
+    assert np.mean(losses[-10:]) < 0.8 * np.mean(losses[:5]), losses
+    # the same fixed training windows, timesteps and noise: the trained model beats its init
+    state = load_checkpoint(path)
+    from motiongen.models.kimodo.config import KimodoDenoiserConfig
+    from motiongen.train.kimodo import stats_from_dict
+
+    den_cfg, stats = KimodoDenoiserConfig.from_dict(state["denoiser_config"]), stats_from_dict(state["stats"])
+    torch.manual_seed(cfg.seed)
+    init = TwoStageDenoiser(den_cfg, stats)  # the trainer's initial weights (same seed)
+    trained = TwoStageDenoiser(den_cfg, stats)
+    trained.load_state_dict(state["model"])
+    cache = build_feature_cache(dataset=cfg.dataset, features_dir=cfg.features_dir, progress=False)
+    sampler = WindowSampler(cache.splits["train"], stats, None, min_frames=24, max_frames=24,
+                            rng=np.random.default_rng(5), text_dim=den_cfg.text_dim)
+    batches = conditioned_batches(sampler, 4, 8, CosineSchedule(), cache.layout, cfg, seed=11)
+    before, after = evaluate_loss(init, batches), evaluate_loss(trained, batches)
+    assert after < 0.8 * before, (before, after)
+    print(f"tiny overfit: {seconds:.1f} s for 40 steps; loss {np.mean(losses[:5]):.3f} -> {np.mean(losses[-10:]):.3f}; "
+          f"fixed-batch loss {before:.3f} -> {after:.3f}")
+
+
+@pytest.fixture(scope="module")
+def straight_run(tiny_config: KimodoTrainConfig, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """6 steps at a constant LR in one go (the reference for the resume test)."""
+    out = tmp_path_factory.mktemp("straight")
+    return _run(tiny_config, out, total_steps=6, warmup_steps=0, min_lr_ratio=1.0, checkpoint_every=3, val_every=3,
+                log_every=1)
+
+
+def test_resume_continues_from_the_saved_step(tiny_config: KimodoTrainConfig, straight_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "resumed"
+    common = dict(warmup_steps=0, min_lr_ratio=1.0, checkpoint_every=3, val_every=3, log_every=1)
+    first = _run(tiny_config, out, total_steps=3, **common)
+    assert load_checkpoint(first)["step"] == 3
+    # resume with total_steps raised on the command line
+    final = train_kimodo(tiny_config.replace(output_dir=str(out), **common), overrides=["total_steps=6"])
+    a, b = load_checkpoint(straight_run), load_checkpoint(final)
+    assert b["step"] == 6 and b["config"]["total_steps"] == 6
+    # optimizer state restored: AdamW counted all 6 steps, and everything matches the uninterrupted run
+    assert all(int(s["step"]) == 6 for s in b["optimizer"]["state"].values())
+    assert weights_digest(a["model"]) == weights_digest(b["model"])
+    assert weights_digest(a["ema"]) == weights_digest(b["ema"])
+    for k, v in a["optimizer"]["state"].items():
+        assert torch.equal(v["exp_avg_sq"], b["optimizer"]["state"][k]["exp_avg_sq"])
+    # the log continues: each step once, the same losses as the uninterrupted run
+    records = read_metrics(out)
+    steps = [r["step"] for r in records if "loss" in r]
+    assert steps == [1, 2, 3, 4, 5, 6]
+    straight = [r["loss"] for r in read_metrics(straight_run.parents[1]) if "loss" in r]
+    assert [r["loss"] for r in records if "loss" in r] == pytest.approx(straight, rel=1e-6)
+    starts = [r for r in records if r.get("event") == "start"]
+    assert len(starts) == 2 and starts[1]["resumed_from"].endswith("step-00000003.pt")
+    # a different architecture cannot resume from these weights
+    with pytest.raises(InputError, match="model.width"):
+        train_kimodo(tiny_config.replace(output_dir=str(out), total_steps=9, model={**tiny_config.model, "width": 16}))
+
+
+def test_ema_differs_from_and_follows_the_raw_weights(straight_run: Path) -> None:
+    state = load_checkpoint(straight_run)
+    from motiongen.models.kimodo.config import KimodoDenoiserConfig
+    from motiongen.models.kimodo.denoiser import TwoStageDenoiser
+
+    torch.manual_seed(state["config"]["seed"])
+    init = TwoStageDenoiser(KimodoDenoiserConfig.from_dict(state["denoiser_config"])).state_dict()
+    raw, ema = state["model"], state["ema"]
+    to_raw = sum(float((ema[k] - raw[k]).norm() ** 2) for k in raw) ** 0.5
+    init_to_raw = sum(float((init[k] - raw[k]).norm() ** 2) for k in raw) ** 0.5
+    assert to_raw > 0  # a separate average, not a copy
+    assert to_raw < 0.5 * init_to_raw  # and it has moved most of the way from the init to the weights
+
+
+def test_validation_loss_is_logged(straight_run: Path) -> None:
+    records = read_metrics(straight_run.parents[1])
+    val = [r for r in records if "val_loss" in r]
+    assert [r["step"] for r in val] == [3, 6]
+    assert all(math.isfinite(r["val_loss"]) and math.isfinite(r["val_loss_ema"]) for r in val)
+    assert val[0]["val_loss"] != val[1]["val_loss"]  # the weights changed; the batches did not
+    logged = [r for r in records if "loss" in r]
+    assert all(r["steps_per_s"] > 0 and r["lr"] > 0 and math.isfinite(r["grad_norm"]) for r in logged)
+
+
+def test_export_bundle_loads_and_samples(straight_run: Path, tmp_path: Path) -> None:
+    from motiongen.models.kimodo.sampler import ddim_sample
+    from motiongen.pipelines.bundle import KIMODOBundle
+
+    out = export_bundle(straight_run.parents[1], tmp_path / "bundle")
+    bundle = KIMODOBundle.from_pretrained(out)
+    state = load_checkpoint(straight_run)
+    assert weights_digest(bundle.denoiser) == weights_digest(state["ema"])  # the EMA weights
+    assert bundle.info["steps"] == 6 and bundle.skeleton.name == "smplx22"
+    card = (out / "README.md").read_text()
+    assert "CC BY-NC 4.0" in card and "steps: 6" in card and "wall time" in card
+    text = torch.zeros(2, 1, bundle.config.text_dim)
+    x0 = ddim_sample(bundle.denoiser, bundle.schedule, text=text, num_frames=20, steps=3,
+                     generator=torch.Generator().manual_seed(0))
+    assert x0.shape == (2, 20, bundle.features.dim) and torch.isfinite(x0).all()
+    half = export_bundle(straight_run, tmp_path / "half", weights_dtype="float16", use_ema=False)
+    assert (half / "denoiser" / "model.safetensors").stat().st_size < (out / "denoiser" / "model.safetensors").stat().st_size
+    raw = KIMODOBundle.from_pretrained(half)
+    assert raw.info["weights"] == "raw"
+
+
+def test_ddp_two_processes_agree_and_resume(tiny_config: KimodoTrainConfig, tmp_path: Path) -> None:
+    out = tmp_path / "ddp"
+    cfg = tiny_config.replace(output_dir=str(out), total_steps=4, checkpoint_every=2, val_every=2)
+    path = tmp_path / "ddp.json"
+    path.write_text(json.dumps(cfg.to_dict()))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               "-m", "motiongen.train.kimodo", "--config", str(path)]
+    first = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert first.returncode == 0, first.stderr[-3000:]
+    end = [r for r in read_metrics(out) if r.get("event") == "end"][-1]
+    assert end["step"] == 4 and len(end["rank_weight_sha256"]) == 2
+    assert end["rank_weight_sha256"][0] == end["rank_weight_sha256"][1]  # replicas identical
+    assert end["rank_data_sha256"][0] != end["rank_data_sha256"][1]  # each rank drew its own windows
+    state = load_checkpoint(out)
+    assert weights_digest(state["model"]) == end["rank_weight_sha256"][0]
+    assert state["world_size"] == 2 and len(state["rng"]) == 2
+    # both ranks resume from the same checkpoint and go on to step 6
+    second = subprocess.run(command + ["--total-steps", "6"], capture_output=True, text=True, env=env, cwd=ROOT,
+                            timeout=300)
+    assert second.returncode == 0, second.stderr[-3000:]
+    records = read_metrics(out)
+    assert [r["step"] for r in records if "loss" in r] == [1, 2, 3, 4, 5, 6]
+    end = [r for r in records if r.get("event") == "end"][-1]
+    assert end["step"] == 6 and end["rank_weight_sha256"][0] == end["rank_weight_sha256"][1]
+    assert [r for r in records if r.get("event") == "start"][-1]["resumed_from"].endswith("step-00000004.pt")
