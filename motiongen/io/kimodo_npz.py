@@ -236,31 +236,48 @@ def write_kimodo_npz(motion: Motion, path: str | Path, *, extra: Mapping[str, An
     under other keys. The file is written to a temporary name in the same folder and renamed when
     complete.
     """
-    path = Path(path)
     motion = motion.resample(KIMODO_FPS)
+    global_rot, positions = motion.forward_kinematics()
+    smooth, heading, contacts = _root_features(motion, positions)
+    arrays = {
+        "posed_joints": positions,
+        "global_rot_mats": global_rot,
+        "local_rot_mats": motion.local_rotations,
+        "root_positions": positions[:, 0],
+        "smooth_root_pos": smooth,
+        "global_root_heading": heading,
+        "foot_contacts": contacts,
+    }
+    return save_kimodo_arrays(arrays, motion.skeleton, path, extra=extra)
+
+
+def save_kimodo_arrays(
+    arrays: Mapping[str, np.ndarray], skeleton: Skeleton, path: str | Path, *, extra: Mapping[str, Any] | None = None
+) -> Path:
+    """Write the 7 KIMODO arrays of one motion (``[T, ...]``, float32 and bool contacts) plus the rig.
+
+    The writer behind :func:`write_kimodo_npz`, for callers that already hold the arrays (a model's
+    own smooth root and heading). Temporary file, renamed when complete; returns the path.
+    """
+    path = Path(path)
+    missing = sorted(set(KIMODO_NPZ_KEYS) - set(arrays))
+    if missing:
+        raise InputError(f"missing KIMODO arrays {missing}", field="arrays")
     extra = dict(extra or {})
     clash = sorted(set(extra) & set(KIMODO_NPZ_KEYS + (SKELETON_KEY,)))
     if clash:
         raise InputError(f"extra arrays may not replace the KIMODO keys {clash}", field="extra")
-    global_rot, positions = motion.forward_kinematics()
-    smooth, heading, contacts = _root_features(motion, positions)
-    arrays: dict[str, np.ndarray] = {
-        "posed_joints": positions.astype(np.float32),
-        "global_rot_mats": global_rot.astype(np.float32),
-        "local_rot_mats": motion.local_rotations.astype(np.float32),
-        "root_positions": positions[:, 0].astype(np.float32),
-        "smooth_root_pos": smooth.astype(np.float32),
-        "global_root_heading": heading.astype(np.float32),
-        "foot_contacts": np.asarray(contacts, dtype=bool),
-        SKELETON_KEY: np.array(motion.skeleton.to_json()),
+    out: dict[str, np.ndarray] = {
+        key: np.asarray(arrays[key], dtype=bool if key == "foot_contacts" else np.float32) for key in KIMODO_NPZ_KEYS
     }
+    out[SKELETON_KEY] = np.array(skeleton.to_json())
     for key, value in extra.items():
-        arrays[key] = np.asarray(value)
+        out[key] = np.asarray(value)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
+            np.savez(handle, **out)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

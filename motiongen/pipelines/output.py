@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -12,7 +11,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from motiongen.errors import InputError
-from motiongen.io.kimodo_npz import KIMODO_NPZ_KEYS, SKELETON_KEY
+from motiongen.io.kimodo_npz import KIMODO_NPZ_KEYS, save_kimodo_arrays
 from motiongen.motion.motion import Motion
 from motiongen.skeleton.skeleton import Skeleton
 
@@ -154,18 +153,9 @@ class MotionOutput:
         return written
 
     def _write_npz(self, sample: int, path: Path) -> None:
-        arrays: dict[str, np.ndarray] = dict(self.arrays(sample))
-        arrays[SKELETON_KEY] = np.array(self.skeleton.to_json())
         per_sample = self.info.get("sample_prompts")
-        arrays[PROMPTS_KEY] = np.array(json.dumps([per_sample[sample]] if per_sample else self.prompts))
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        prompts = json.dumps([per_sample[sample]] if per_sample else self.prompts)
+        save_kimodo_arrays(self.arrays(sample), self.skeleton, path, extra={PROMPTS_KEY: np.array(prompts)})
 
     @classmethod
     def concatenate_batch(cls, outputs: Sequence["MotionOutput"]) -> "MotionOutput":
