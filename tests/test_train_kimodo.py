@@ -364,6 +364,23 @@ def test_export_bundle_loads_and_samples(straight_run: Path, tmp_path: Path) -> 
     assert raw.info["weights"] == "raw"
 
 
+def test_a_new_run_starts_from_a_bundle(tiny_config: KimodoTrainConfig, straight_run: Path, tmp_path: Path) -> None:
+    """A fresh machine has only the committed weights: init_from continues from them."""
+    bundle_dir = export_bundle(straight_run.parents[1], tmp_path / "bundle")
+    out = tmp_path / "continued"
+    cfg = tiny_config.replace(output_dir=str(out), init_from=str(bundle_dir), total_steps=8)
+    first_metrics_step = None
+    path = train_kimodo(cfg, resume=True)
+    for row in read_metrics(out):
+        if row.get("event") == "start":
+            first_metrics_step = row["step"]
+    assert first_metrics_step == 6  # the bundle's step count
+    assert load_checkpoint(path)["step"] == 8
+    # with no steps left to run the weights are the bundle's
+    again = train_kimodo(tiny_config.replace(output_dir=str(tmp_path / "same"), init_from=str(bundle_dir), total_steps=6))
+    assert weights_digest(load_checkpoint(again)["model"]) == weights_digest(load_checkpoint(straight_run)["ema"])
+
+
 def test_ddp_two_processes_agree_and_resume(tiny_config: KimodoTrainConfig, tmp_path: Path) -> None:
     out = tmp_path / "ddp"
     cfg = tiny_config.replace(output_dir=str(out), total_steps=4, checkpoint_every=2, val_every=2)

@@ -53,11 +53,15 @@ def resolve_cfg(
         kind = cfg
     elif cfg is not None:
         try:
-            kind, weights = cfg
+            kind, *rest = cfg
         except (TypeError, ValueError):
             raise InputError(f"cfg must be (type, weight(s)), got {cfg!r}", field="cfg") from None
+        if len(rest) > 1:
+            raise InputError(f"cfg must be (type, weight(s)), got {cfg!r}", field="cfg")
+        weights = rest[0] if rest else None
     if cfg_type is not None:
-        kind = cfg_type
+        # a guidance type given on its own replaces the whole `cfg` (its weights belong to its type)
+        kind, weights = cfg_type, None
     if cfg_weight is not None:
         weights = cfg_weight
     if weights is not None:

@@ -36,6 +36,9 @@ class KimodoTrainConfig:
 
     Data:
         output_dir: run folder (``checkpoints/``, ``metrics.jsonl``, ``config.json``).
+        init_from: a model bundle (name such as ``motiongen/kimodo-smplx`` or a folder) to start from
+            when the run folder has no checkpoint: its weights (as model and EMA), statistics and step
+            count; the optimizer starts fresh. How a new machine continues the shipped model.
         cache: motiongen cache folder holding ``datasets/`` (default ``$MOTIONGEN_CACHE``).
         dataset: a built dataset folder; default the full build in ``cache``.
         compact: a compact dataset file instead (training split only, so no validation loss).
@@ -79,6 +82,7 @@ class KimodoTrainConfig:
     """
 
     output_dir: str = "runs/kimodo-smplx"
+    init_from: str | None = None
     cache: str | None = None
     dataset: str | None = None
     compact: str | None = None

@@ -603,10 +603,18 @@ def _train(cfg: KimodoTrainConfig, info: DistInfo, resume: bool, started: float,
         ckpt_path = box[0]
     state = load_checkpoint(ckpt_path) if ckpt_path else None
 
+    init_bundle = None
+    if state is None and cfg.init_from:
+        from motiongen.pipelines.bundle import KIMODOBundle
+
+        init_bundle = KIMODOBundle.from_pretrained(cfg.init_from)
+        _check_same_architecture(init_bundle.config.to_dict(), den_cfg.to_dict(), cfg.init_from)
     if state is not None:
         _check_same_architecture(state["denoiser_config"], den_cfg.to_dict(), ckpt_path or "")
         # the model keeps normalising with the statistics it was trained with
         stats = stats_from_dict(state["stats"])
+    elif init_bundle is not None:
+        stats = init_bundle.stats
     else:
         stats = cache.stats(cfg.max_frames, yaw_augment=cfg.yaw_augment) if info.is_main else None
         info.barrier()
@@ -652,6 +660,15 @@ def _train(cfg: KimodoTrainConfig, info: DistInfo, resume: bool, started: float,
             rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, info.rank, step]))
             generator.manual_seed(cfg.seed * 7919 + info.rank + 104729 * step)
         log(f"resuming from {ckpt_path} at step {step}")
+    elif init_bundle is not None:
+        weights = init_bundle.denoiser.state_dict()
+        model.load_state_dict(weights)
+        ema.load_state_dict(weights)
+        step = int(init_bundle.info.get("steps", 0))
+        wall_before = float(init_bundle.info.get("wall_time_s", 0.0))
+        rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, info.rank, step]))
+        generator.manual_seed(cfg.seed * 7919 + info.rank + 104729 * step)
+        log(f"starting from the weights of {cfg.init_from} (step {step}); optimizer state starts fresh")
 
     train_model: nn.Module = model
     if info.distributed:
