@@ -221,6 +221,10 @@ def test_resolve_cfg_rules() -> None:
     assert resolve_cfg() == ("regular", (2.0,))
     assert resolve_cfg(("regular", 3.0)) == ("regular", (3.0,))
     assert resolve_cfg(cfg_weight=[1.5, 2.5]) == ("separated", (1.5, 2.5))  # 2 weights -> separated
+    # a type given on its own replaces the default (type, weight) pair, as text_to_motion(cfg_type=...) passes it
+    assert resolve_cfg(("regular", 2.0), cfg_type="nocfg") == ("nocfg", ())
+    assert resolve_cfg(("regular", 2.0), cfg_type="separated") == ("separated", (2.0, 2.0))
+    assert resolve_cfg(("nocfg",)) == ("nocfg", ())
     assert resolve_cfg(cfg_type="separated") == ("separated", (2.0, 2.0))
     assert resolve_cfg(cfg_type="separated", cfg_weight=3) == ("separated", (3.0, 3.0))
     assert resolve_cfg("nocfg") == ("nocfg", ())
