@@ -111,7 +111,55 @@ def benchmarks_block() -> str:
     return "\n".join(lines)
 
 
-BLOCKS = {"dataset-stats": dataset_block, "benchmarks": benchmarks_block}
+def prompt_checks_block() -> str:
+    result = _load("prompt_checks.json")
+    info = result.get("model_info") or {}
+    lines = [
+        f"`python benchmarks/prompt_checks.py` on `{result['model']}` ({_machine(result)}; "
+        f"{result['frames']} frames, seeds {', '.join(map(str, result['seeds']))}; a check passes with at least 4 of 5 "
+        f"seeds; measured on the output joints). Foot-skate reference: the test split of our dataset, same code, "
+        f"{result['real_foot_skate_test_split']:.3f} m/s.",
+        "",
+        "| check | seeds passing | passed |",
+        "|---|---:|---|",
+    ]
+    for name, check in result["checks"].items():
+        lines.append(f"| {name} | {len(check['seeds_passing'])} / {len(result['seeds'])} | {'yes' if check['passed'] else 'no'} |")
+    lines += ["", f"**{result['passed']} of {result['total']} checks pass.**"]
+    if info.get("steps") is not None:
+        lines[-1] += f" Model: EMA weights after {info['steps']} training steps."
+    return "\n".join(lines)
+
+
+def generate_speed_block() -> str:
+    result = _load("generate_speed.json")
+    model, settings = result["model"], result["settings"]
+    lines = [
+        f"`python benchmarks/generate_speed.py` on `{model['name']}` ({model['parameters'] / 1e6:.2f} M parameters; "
+        f"{_machine(result)}, {settings['threads']} torch threads, device {result['machine']['device']}): one "
+        f"{settings['frames']}-frame sample, {settings['cfg']}, median of {settings['repeats']} runs.",
+        "",
+        "| DDIM steps | latency (s) | ms per step |",
+        "|---:|---:|---:|",
+    ]
+    for row in result["latency_one_sample"]:
+        lines.append(f"| {row['steps']} | {row['median_s']:.2f} | {row['ms_per_step']:.1f} |")
+    batch, memory = result["batch"], result["peak_memory"]
+    lines += [
+        "",
+        f"Batch of {batch['samples']} at {batch['steps']} steps: {batch['samples_per_s']:.2f} samples/s. "
+        f"Peak resident memory: {max(v for v in memory.values() if isinstance(v, (int, float))):.0f} MB "
+        f"(model and text encoder loaded).",
+    ]
+    return "\n".join(lines)
+
+
+BLOCKS = {
+    "dataset-stats": dataset_block,
+    "benchmarks": benchmarks_block,
+    "prompt-checks": prompt_checks_block,
+    "generate-speed": generate_speed_block,
+}
 
 
 def render(text: str) -> str:

@@ -150,3 +150,19 @@ def test_generate_argparse_errors_are_one_line(argv: list[str], pattern: str, ca
     assert exc.value.code == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("motiongen: error: generate: ") and pattern in err[0]
+
+
+def test_shipped_model_generates_offline(tmp_path, monkeypatch, capsys) -> None:
+    """The README's main job: the shipped default model, no network, a 5-second BVH."""
+    from motiongen.cli import main
+    from motiongen.io.formats import load_motion
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("MOTIONGEN_CACHE", str(tmp_path / "cache"))  # no cached text embeddings either
+    out = tmp_path / "walk.bvh"
+    code = main(["generate", "a person walks forward.", "--duration", "5", "-o", str(out), "--seed", "0"])
+    assert code == 0, capsys.readouterr().err
+    motion = load_motion(out)
+    assert motion.num_frames == 150 and motion.fps == 30.0 and motion.skeleton.num_joints == 22
+    positions = motion.joint_positions()
+    assert np.isfinite(positions).all() and positions[..., 1].max() > 1.0  # a standing human, metres

@@ -16,7 +16,8 @@ def test_readme_tables_match_benchmark_results() -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_readme_commands_are_marked() -> None:
+def test_readme_commands_are_marked_and_main_job_generates() -> None:
     text = (ROOT / "README.md").read_text()
     assert "<!-- main-command -->" in text and "<!-- test-command -->" in text
-    assert "motiongen convert" in text.split("<!-- main-command -->")[1].split("```")[1]
+    main_command = text.split("<!-- main-command -->")[1].split("```")[1]
+    assert "motiongen generate" in main_command and "pip install" in main_command

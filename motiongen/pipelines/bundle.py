@@ -351,8 +351,17 @@ def _check_sizes(config: Any, stats: FeatureStats, features: KimodoFeatures) -> 
         raise InputError(f"feature statistics cover {stats.dim} dims; the model has {features.dim}", field="stats")
 
 
+def _ordinary_permissions(folder: Path) -> None:
+    """Give ``folder``'s tree the modes a plain mkdir/open would (temp files are created 0700/0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
+
+
 def _replace_dir(tmp: Path, out: Path) -> None:
     """Move the finished folder ``tmp`` to ``out``; an old ``out`` is moved aside first, then removed."""
+    _ordinary_permissions(tmp)
     old = None
     if out.exists():
         old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
