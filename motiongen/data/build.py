@@ -50,6 +50,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from motiongen.io.atomic import ordinary_mode
 from motiongen.data.archives import ARCHIVES, archive_path, default_cache_dir, resolve_data_dir, unpacked
 from motiongen.data.captions import Caption, clip_captions, mirror_captions
 from motiongen.data.dataset import (
@@ -274,14 +275,6 @@ def _compact_is_current(path: Path, fingerprint: Mapping[str, Any]) -> bool:
     except MotiongenError:
         return False
     return header.get("fingerprint") == fingerprint
-
-
-def _default_mode(mode: int) -> int:
-    """``mode`` less the process umask: what ``open``/``mkdir`` would have given (``mkstemp`` and
-    ``mkdtemp`` create private files, but the dataset is meant to be shared)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return mode & ~umask
 
 
 def _swap_in(tmp: Path, final: Path) -> None:
@@ -517,7 +510,7 @@ def _build(
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
     try:
-        tmp.chmod(_default_mode(0o777))
+        tmp.chmod(ordinary_mode(0o777))
         for sp in SPLITS:
             _write_split(tmp / f"{sp}.npz", data[sp])
         with (tmp / CLIPS_FILE).open("w", encoding="utf-8") as f:
@@ -586,7 +579,7 @@ def write_compact(root: str | Path, path: str | Path, *, limit_bytes: int = COMP
         size = tmp.stat().st_size
         if size >= limit_bytes:
             raise MotiongenError(f"compact file would be {size / 1e6:.1f} MB, over the {limit_bytes / 1e6:.0f} MB limit")
-        tmp.chmod(_default_mode(0o666))
+        tmp.chmod(ordinary_mode(0o666))
         tmp.replace(path)
     finally:
         if tmp.exists():

@@ -23,7 +23,6 @@ zero in VICON files), giving an absolute root position in metres.
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from motiongen.io.atomic import atomic_write_text
 from motiongen.errors import InputError
 from motiongen.geometry.rotations import euler_to_matrix, matrix_to_euler
 from motiongen.motion.motion import Motion
@@ -809,7 +809,7 @@ def write_asf(rig: AsfRig, path: PathLike) -> None:
         if kids:
             out += [f"    {names[j]} {' '.join(names[k] for k in kids)}"]
     out += ["  end", *rig.other_lines]
-    _write_text_atomically(path, "\n".join(out) + "\n")
+    _write_text(path, "\n".join(out) + "\n")
 
 
 def write_amc(motion: Motion, rig: AsfRig, path: PathLike) -> None:
@@ -848,7 +848,7 @@ def write_amc(motion: Motion, rig: AsfRig, path: PathLike) -> None:
     table = np.concatenate([np.arange(1, motion.num_frames + 1)[:, None]] + columns, axis=1)
     header = f"# AMC written by motiongen\n:FULLY-SPECIFIED\n{':DEGREES' if rig.degrees else ':RADIANS'}\n"
     body = "".join(frame % (int(row[0]), *row[1:]) for row in table)
-    _write_text_atomically(path, header + body)
+    _write_text(path, header + body)
 
 
 def _format_number(value: float) -> str:
@@ -857,16 +857,7 @@ def _format_number(value: float) -> str:
     return repr(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
 
 
-def _write_text_atomically(path: Path, text: str) -> None:
-    """Write to a temporary file beside ``path`` and rename it, so no partial file is ever left."""
+def _write_text(path: Path, text: str) -> None:
     if not path.parent.is_dir():
         raise InputError("output folder does not exist", path=path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, text, make_parents=False)

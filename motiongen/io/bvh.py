@@ -14,15 +14,14 @@ The file's layout (channels and rotation order per joint, End Site offsets, unit
 
 from __future__ import annotations
 
-import os
 import re
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from motiongen.io.atomic import atomic_write_text
 from motiongen.errors import InputError
 from motiongen.geometry import EULER_ORDERS, euler_to_matrix, matrix_to_euler
 from motiongen.motion.motion import Motion
@@ -565,7 +564,7 @@ def write_bvh(
     text = _hierarchy_text(motion, layout, scale, decimals)
     text += f"MOTION\nFrames: {motion.num_frames}\nFrame Time: {_frame_time_text(motion)}\n"
     text += _frames_text(values, decimals)
-    _write_atomically(path, text)
+    atomic_write_text(path, text)
     return path
 
 
@@ -734,16 +733,3 @@ def _frames_text(values: np.ndarray, decimals: int) -> str:
         return "\n" * frames
     line = " ".join([f"%.{decimals}f"] * channels) + "\n"
     return (line * frames) % tuple(_number_text(values, decimals).ravel().tolist())
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path`` when complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.part")
-    try:
-        with open(temp, "x", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise

@@ -19,14 +19,13 @@ on any rig reads back on its own skeleton; KIMODO's readers ignore the extra key
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
+from motiongen.io.atomic import atomic_write
 from motiongen.errors import InputError
 from motiongen.motion.motion import Motion
 from motiongen.skeleton.kimodo_assets import (
@@ -273,13 +272,5 @@ def save_kimodo_arrays(
     out[SKELETON_KEY] = np.array(skeleton.to_json())
     for key, value in extra.items():
         out[key] = np.asarray(value)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **out)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda handle: np.savez(handle, **out))
     return path

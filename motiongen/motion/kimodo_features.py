@@ -26,9 +26,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-import os
 import pickle
-import tempfile
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -39,6 +37,7 @@ import torch
 from scipy import sparse
 from scipy.sparse.linalg import splu
 
+from motiongen.io.atomic import atomic_write
 from motiongen.errors import InputError
 from motiongen.geometry import matrix_to_rotation_6d, rotation_6d_to_matrix
 from motiongen.motion.motion import Motion
@@ -727,8 +726,8 @@ class FeatureStats:
         path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {name: getattr(self, name) for name in _STAT_FIELDS}
         arrays["counts"] = np.array([self.num_frames, self.num_clips], dtype=np.int64)
-        _atomic_write(path, lambda f: np.savez(f, **arrays))
-        _atomic_write(path.with_suffix(".json"), lambda f: f.write(json.dumps(self.summary(), indent=1).encode()))
+        atomic_write(path, lambda f: np.savez(f, **arrays))
+        atomic_write(path.with_suffix(".json"), lambda f: f.write(json.dumps(self.summary(), indent=1).encode()))
         return path
 
     @classmethod
@@ -750,16 +749,3 @@ class FeatureStats:
             return cls(**{name: arrays[name] for name in _STAT_FIELDS}, num_frames=int(counts[0]), num_clips=int(counts[1]))
         except InputError as exc:
             raise InputError(str(exc), path=path) from None
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -31,6 +31,7 @@ from typing import Any, Mapping
 
 import torch
 
+from motiongen.io.atomic import ordinary_mode
 from motiongen import __version__
 from motiongen.errors import DataNotFoundError, InputError, UnknownNameError
 from motiongen.motion.kimodo_features import FeatureStats, KimodoFeatures
@@ -353,10 +354,8 @@ def _check_sizes(config: Any, stats: FeatureStats, features: KimodoFeatures) -> 
 
 def _ordinary_permissions(folder: Path) -> None:
     """Give ``folder``'s tree the modes a plain mkdir/open would (temp files are created 0700/0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
     for path in [folder, *folder.rglob("*")]:
-        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
+        path.chmod(ordinary_mode(0o777 if path.is_dir() else 0o666))
 
 
 def _replace_dir(tmp: Path, out: Path) -> None:

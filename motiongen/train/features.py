@@ -49,6 +49,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from motiongen.io.atomic import atomic_write
 from motiongen.data.archives import default_cache_dir
 from motiongen.data.dataset import (
     MANIFEST_FILE,
@@ -182,7 +183,7 @@ class FeatureCache:
             print(f"encoding {len(self.captions)} captions with {identifier}", file=sys.stderr)
         table = np.asarray(cached.encode(self.captions), dtype=np.float32)
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_save(path, lambda f: np.save(f, table))
+        atomic_write(path, lambda f: np.save(f, table))
         info = {"identifier": identifier, "count": len(self.captions), "seconds": round(time.perf_counter() - t0, 2)}
         (path.with_suffix(".json")).write_text(json.dumps(info, indent=1))
         return table
@@ -439,18 +440,6 @@ def _encode_split(
 
 def _mirrored_flags(ds: MotionDataset) -> list[bool]:
     return [cid.endswith("#mirror") for cid in ds.clip_ids]
-
-
-def _atomic_save(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # ==================================================================================================

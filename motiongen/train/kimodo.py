@@ -38,7 +38,6 @@ import os
 import platform
 import re
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +47,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from motiongen.io.atomic import atomic_write
 from motiongen import __version__
 from motiongen.errors import InputError, MotiongenError
 from motiongen.motion.kimodo_features import FeatureStats, KimodoFeatures
@@ -283,19 +283,6 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise InputError(f"not a motiongen KIMODO checkpoint (format {CHECKPOINT_FORMAT})", path=path)
     state["path"] = str(path)
     return state
-
-
-def _save_atomic(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class MetricsLog:
@@ -713,7 +700,7 @@ def _train(cfg: KimodoTrainConfig, info: DistInfo, resume: bool, started: float,
         else:
             gathered = [local]
         if info.is_main:
-            _save_atomic({
+            state = {
                 "format": CHECKPOINT_FORMAT,
                 "motiongen_version": __version__,
                 "step": step,
@@ -740,7 +727,8 @@ def _train(cfg: KimodoTrainConfig, info: DistInfo, resume: bool, started: float,
                 "frames_seen": frames_seen,
                 "final": final,
                 "saved": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            }, path)
+            }
+            atomic_write(path, lambda handle: torch.save(state, handle))
             for _, old in list_checkpoints(out)[: -cfg.keep_checkpoints]:
                 old.unlink(missing_ok=True)
         info.barrier()
