@@ -277,3 +277,12 @@ def test_output_save_npz_bvh_and_layouts(pipe: KIMODOPipeline, tmp_path: Path) -
     with pytest.raises(InputError, match="not a folder"):
         many.save(tmp_path / "plain" / "x.npz")
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == sorted(before + [Path("plain")])
+
+
+def test_top_level_names_of_the_seed_api() -> None:
+    import motiongen
+    from motiongen.pipelines.bundle import KIMODOBundle as Bundle
+
+    assert motiongen.KIMODOPipeline is KIMODOPipeline and motiongen.KIMODOBundle is Bundle
+    with pytest.raises(AttributeError):
+        motiongen.NoSuchThing  # noqa: B018
