@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -31,6 +29,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from motiongen.errors import InputError, UnknownNameError
+from motiongen.io.atomic import atomic_write_text
 from motiongen.skeleton.kimodo_assets import END_EFFECTOR_NAMES
 from motiongen.skeleton.skeleton import Skeleton
 
@@ -337,14 +336,4 @@ def constraints_to_json(records: Sequence[ConstraintRecord], *, path: str | Path
 def write_constraints_json(records: Sequence[ConstraintRecord], path: str | Path) -> Path:
     """Write ``records`` as a KIMODO ``constraints.json`` (temporary file, then rename); returns the path."""
     path = Path(path)
-    text = constraints_to_json(records, path=path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, constraints_to_json(records, path=path))

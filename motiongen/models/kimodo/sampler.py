@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -51,6 +51,7 @@ def ddim_sample(
     cfg_weights: float | Sequence[float] | None = (2.0,),
     generator: torch.Generator | None = None,
     progress: bool = False,
+    impute: bool = False,
 ) -> torch.Tensor:
     """Sample motions with deterministic DDIM and classifier-free guidance.
 
@@ -69,6 +70,9 @@ def ddim_sample(
         generator: makes the initial noise reproducible. The noise is drawn on the generator's
             device and moved to the model's, so a CPU generator gives the same noise everywhere.
         progress: show a tqdm bar over the steps.
+        impute: replace the constrained entries of every x0 estimate by ``observed`` before the
+            DDIM step (inpainting by imputation), so the sample is pulled onto the constraints at
+            every step rather than only conditioned on them.
 
     Returns:
         ``[B, T, D]`` float32 normalised x0 (unnormalise with the bundle's FeatureStats).
@@ -111,6 +115,8 @@ def ddim_sample(
         for k in indices:
             t = timesteps[k].repeat(b).to(device)
             x0 = guided_x0(model, x, t, text, observed, mask, heading, pad_mask, cfg_type, cfg_weights)
+            if impute and mask is not None:
+                x0 = x0 * (1 - mask) + observed * mask
             x = schedule.ddim_step(x, x0, k, timesteps)
     finally:
         model.train(was_training)

@@ -1,0 +1,479 @@
+"""KIMODO's ``CorrectMotion``: make a generated motion meet its constraints and plant its feet.
+
+The pipeline (reference section 1.8), each step a :func:`~motiongen.postprocess.trajectory.correct_trajectory`
+call or an analytic IK followed by one:
+
+1. root height pinned on full-body frames;
+2. root ground position pinned on full-body frames and kept within ``root_margin`` of
+   ``smooth_root_2d`` on root-2D and end-effector frames;
+3. every joint's local rotation (6-channel form) pinned on full-body frames;
+4. end-effector IK: two-bone IK on (grandparent, parent, chain base) to the target position, the
+   chain base's global rotation set to the target's, then the three joints re-smoothed with the IK
+   frames pinned;
+5. foot clean-up: legs locked onto a fixed ankle point during each contact interval (two-bone IK
+   with a reach falloff), toes held at floor height (one-bone IK on the ankle), each re-smoothed.
+
+Everything is float64 numpy and vectorised over frames; the IK runs once per effector or foot on
+all its frames together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from motiongen.errors import InputError
+from motiongen.postprocess.ik import (
+    channels_to_rotation,
+    one_bone_ik,
+    reach_falloff,
+    rotation_to_channels,
+    slerp_rotation,
+    two_bone_ik,
+)
+from motiongen.postprocess.trajectory import correct_trajectory, smooth_boundaries
+from motiongen.skeleton.skeleton import Skeleton
+
+#: End-effector keys: joint-set names whose first joint is the pinned chain base.
+EFFECTOR_KEYS = ("left_hand", "right_hand", "left_foot", "right_foot")
+#: Bend hints in the middle joint's local frame (elbows bend back, knees forward), as KIMODO.
+BEND_HINTS = {
+    "left_hand": (0.0, 0.0, -0.1),
+    "right_hand": (0.0, 0.0, -0.1),
+    "left_foot": (0.0, 0.0, 0.1),
+    "right_foot": (0.0, 0.0, 0.1),
+}
+#: (wp, wv, wa) of each corrector step.
+ROOT_Y_WEIGHTS = (0.01, 1.0, 1.0)
+ROOT_XZ_WEIGHTS = (0.001, 1.0, 10.0)
+ROTATION_WEIGHTS = (0.01, 1.0, 10.0)
+#: Height of the lowest rest joint above the floor in KIMODO's working rig (metres).
+ABOVE_GROUND = 0.007
+SOMA_ABOVE_GROUND = 0.02
+#: Foot-contact columns (heel, toe) of each side in ``foot_contacts [T, 4]``.
+_FOOT_COLUMNS = {"left_foot": (0, 1), "right_foot": (2, 3)}
+#: Fixed-point iterations projecting a planted toe to floor height at constant bone length.
+_TOE_ITERATIONS = 10
+
+
+@dataclass
+class PoseTargets:
+    """Per-frame post-processing targets on one skeleton (T frames)."""
+
+    fullbody: np.ndarray  # [T] bool: whole pose pinned
+    root2d: np.ndarray  # [T] bool: pelvis xz within root_margin of smooth_root_2d
+    end_effectors: dict[str, np.ndarray]  # joint-set key ('left_hand','right_hand','left_foot','right_foot') -> [T] bool
+    local_rot_mats: np.ndarray  # [T, J, 3, 3] target local rotations (used on fullbody / end-effector frames)
+    root_positions: np.ndarray  # [T, 3] target pelvis (used on fullbody / end-effector frames)
+    smooth_root_2d: np.ndarray  # [T, 2] target (x, z) (used on fullbody / end-effector / root2d frames)
+
+    @classmethod
+    def empty(cls, num_frames: int, num_joints: int) -> PoseTargets:
+        """No constraint on any frame: identity rotations, zero positions, all masks false."""
+        t, j = int(num_frames), int(num_joints)
+        return cls(
+            fullbody=np.zeros(t, dtype=bool),
+            root2d=np.zeros(t, dtype=bool),
+            end_effectors={key: np.zeros(t, dtype=bool) for key in EFFECTOR_KEYS},
+            local_rot_mats=np.broadcast_to(np.eye(3), (t, j, 3, 3)).copy(),
+            root_positions=np.zeros((t, 3)),
+            smooth_root_2d=np.zeros((t, 2)),
+        )
+
+    @property
+    def num_frames(self) -> int:
+        return int(np.shape(self.fullbody)[0])
+
+    def effector_union(self) -> np.ndarray:
+        """``[T]`` bool: frames with any end-effector target."""
+        out = np.zeros(self.num_frames, dtype=bool)
+        for mask in self.end_effectors.values():
+            out |= mask
+        return out
+
+    def target_root(self) -> np.ndarray:
+        """``[T, 3]`` pelvis targets with x, z taken from ``smooth_root_2d`` (KIMODO's quirk, kept)."""
+        root = np.array(self.root_positions, dtype=np.float64)
+        root[:, [0, 2]] = self.smooth_root_2d
+        return root
+
+
+# ==================================================================================================
+# Validation
+# ==================================================================================================
+def _array(value: object, shape: tuple[int, ...], name: str, dtype: type = np.float64) -> np.ndarray:
+    try:
+        arr = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"cannot read as a {np.dtype(dtype).name} array: {exc}", field=name) from None
+    if arr.shape != shape:
+        want = "[" + ", ".join(str(s) for s in shape) + "]"
+        raise InputError(f"has shape {list(arr.shape)}; expected {want}", field=name)
+    return arr
+
+
+def _finite(arr: np.ndarray, name: str, frames: np.ndarray | None = None) -> None:
+    """Raise naming the first frame where ``arr`` (restricted to ``frames``) is NaN or inf."""
+    values = arr.reshape(arr.shape[0], -1)
+    bad = ~np.isfinite(values).all(axis=1)
+    if frames is not None:
+        bad &= frames
+    if bad.any():
+        raise InputError(f"NaN or inf on frame {int(np.flatnonzero(bad)[0])}", field=name)
+
+
+def _check_targets(targets: PoseTargets, t: int, j: int, skeleton: Skeleton) -> PoseTargets:
+    """Validated float64/bool copy of ``targets``; values are checked only on the frames that use them."""
+    fullbody = _array(targets.fullbody, (t,), "targets.fullbody", bool)
+    root2d = _array(targets.root2d, (t,), "targets.root2d", bool)
+    effectors: dict[str, np.ndarray] = {}
+    for key, mask in dict(targets.end_effectors).items():
+        if key not in EFFECTOR_KEYS:
+            raise InputError(f"unknown end effector '{key}'; allowed: {', '.join(EFFECTOR_KEYS)}", field="targets.end_effectors")
+        effectors[key] = _array(mask, (t,), f"targets.end_effectors['{key}']", bool)
+        if effectors[key].any():
+            base = skeleton.index(skeleton.joint_set(key)[0])
+            parent = skeleton.parents[base]
+            if parent < 0 or skeleton.parents[parent] < 0:
+                raise InputError(
+                    f"end effector '{key}' needs a chain of three joints above '{skeleton.joint_names[base]}'",
+                    field="targets.end_effectors",
+                )
+    posed = fullbody.copy()
+    for mask in effectors.values():
+        posed |= mask
+    rots = _array(targets.local_rot_mats, (t, j, 3, 3), "targets.local_rot_mats")
+    root = _array(targets.root_positions, (t, 3), "targets.root_positions")
+    smooth = _array(targets.smooth_root_2d, (t, 2), "targets.smooth_root_2d")
+    _finite(rots, "targets.local_rot_mats", posed)
+    _finite(root, "targets.root_positions", posed)
+    _finite(smooth, "targets.smooth_root_2d", posed | root2d)
+    return PoseTargets(fullbody, root2d, effectors, rots, root, smooth)
+
+
+def _check_scalar(value: float, name: str, minimum: float | None = None) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"must be a number, got {value!r}", field=name) from None
+    if not np.isfinite(out) or (minimum is not None and out < minimum):
+        limit = "" if minimum is None else f" >= {minimum}"
+        raise InputError(f"must be a finite number{limit}, got {value!r}", field=name)
+    return out
+
+
+# ==================================================================================================
+# Rig facts and small helpers
+# ==================================================================================================
+def min_heights(skeleton: Skeleton) -> np.ndarray:
+    """Rest-pose joint heights ``[J]`` with the lowest rest joint at KIMODO's above-ground offset.
+
+    KIMODO's working rig lifts its rest pose so the lowest joint sits 7 mm (SOMA: 2 cm) above the
+    floor; a planted ankle or toe is not pushed below its height there.
+    """
+    heights = skeleton.rest_positions()[:, 1]
+    offset = SOMA_ABOVE_GROUND if skeleton.name.lower().startswith("soma") else ABOVE_GROUND
+    return heights - heights.min() + offset
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``(first, last)`` frame (inclusive) of each run of true values in ``mask [T]``."""
+    padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
+    edges = np.diff(padded)
+    return list(zip(np.flatnonzero(edges == 1).tolist(), (np.flatnonzero(edges == -1) - 1).tolist()))
+
+
+def _parent_global(glob: np.ndarray, frames: np.ndarray, parent: int) -> np.ndarray:
+    """Global rotation ``[F, 3, 3]`` of ``parent`` on ``frames`` (identity above the root)."""
+    if parent < 0:
+        return np.broadcast_to(np.eye(3), (len(frames), 3, 3))
+    return glob[frames, parent]
+
+
+def _resmooth(before: np.ndarray, after: np.ndarray, joints: list[int], pinned: np.ndarray) -> np.ndarray:
+    """Spread an IK edit smoothly over time: ``[T, J, 3, 3]`` local rotations.
+
+    ``after`` holds the IK result on the ``pinned`` frames (and equals ``before`` on other pinned
+    frames, e.g. full-body keys); ``before`` is the motion the IK started from. The corrector pins
+    the ``joints`` to ``after`` there and moves their neighbouring frames by a smoothly decaying
+    share of the change, so a locked foot or a reached hand does not pop in and out.
+    """
+    t = before.shape[0]
+    ref = rotation_to_channels(before[:, joints]).reshape(t, -1)
+    tgt = rotation_to_channels(after[:, joints]).reshape(t, -1)
+    solved = correct_trajectory(ref, tgt, np.where(pinned, 0.0, np.nan), ROTATION_WEIGHTS)
+    out = before.copy()
+    out[:, joints] = channels_to_rotation(solved.reshape(t, len(joints), 6))
+    return out
+
+
+def _chain(skeleton: Skeleton, joint: int) -> tuple[int, int, int]:
+    """(grandparent, parent, joint): the two-bone chain ending at ``joint``."""
+    parent = skeleton.parents[joint]
+    return skeleton.parents[parent], parent, joint
+
+
+def _two_bone_locals(
+    glob: np.ndarray,
+    pos: np.ndarray,
+    skeleton: Skeleton,
+    joint: int,
+    frames: np.ndarray,
+    target: np.ndarray,
+    hint_local: tuple[float, float, float],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Two-bone IK of the chain ending at ``joint`` toward ``target [F, 3]`` on ``frames [F]``.
+
+    Returns the new local rotations ``[F, 3, 3]`` of the grandparent and the parent and their new
+    global rotations (for setting the end joint's global rotation afterwards).
+    """
+    g, p, j = _chain(skeleton, joint)
+    hint = pos[frames, p] + glob[frames, p] @ np.asarray(hint_local, dtype=np.float64)
+    delta_g, delta_p = two_bone_ik(pos[frames, g], pos[frames, p], pos[frames, j], target, hint)
+    glob_g = delta_g @ glob[frames, g]
+    glob_p = delta_p @ glob[frames, p]
+    local_g = np.swapaxes(_parent_global(glob, frames, skeleton.parents[g]), -1, -2) @ glob_g
+    local_p = np.swapaxes(glob_g, -1, -2) @ glob_p
+    return local_g, local_p, glob_g, glob_p
+
+
+# ==================================================================================================
+# Pipeline steps
+# ==================================================================================================
+def _correct_root(root: np.ndarray, targets: PoseTargets, root_margin: float) -> np.ndarray:
+    """Steps 1-2: root height pinned on full-body frames; ground position pinned / kept in margin."""
+    root = root.copy()
+    fullbody = targets.fullbody
+    if fullbody.any():
+        margin = np.where(fullbody, 0.0, np.nan)
+        root[:, 1] = correct_trajectory(root[:, 1:2], targets.root_positions[:, 1:2], margin, ROOT_Y_WEIGHTS)[:, 0]
+    soft = (targets.root2d | targets.effector_union()) & ~fullbody
+    if fullbody.any() or soft.any():
+        margin = np.full(len(root), np.nan)
+        margin[soft] = root_margin
+        margin[fullbody] = 0.0
+        # boundary smoothing only on the full-body / root-2D runs, as KIMODO (not on effector frames)
+        ref = smooth_boundaries(root[:, [0, 2]], fullbody | targets.root2d)
+        root[:, [0, 2]] = correct_trajectory(ref, targets.smooth_root_2d, margin, ROOT_XZ_WEIGHTS)
+    return root
+
+
+def _correct_rotations(local: np.ndarray, targets: PoseTargets) -> np.ndarray:
+    """Step 3: every joint's local rotation pinned to the target on full-body frames."""
+    fullbody = targets.fullbody
+    if not fullbody.any():
+        return local
+    t, j = local.shape[:2]
+    ref = smooth_boundaries(rotation_to_channels(local).reshape(t, j * 6), fullbody)
+    tgt = rotation_to_channels(targets.local_rot_mats).reshape(t, j * 6)
+    solved = correct_trajectory(ref, tgt, np.where(fullbody, 0.0, np.nan), ROTATION_WEIGHTS)
+    return channels_to_rotation(solved.reshape(t, j, 6))
+
+
+def _effector_ik(local: np.ndarray, root: np.ndarray, skeleton: Skeleton, targets: PoseTargets) -> np.ndarray:
+    """Step 4: each end effector's chain base reaches the target's position and global rotation."""
+    fullbody = targets.fullbody
+    wanted = {key: mask & ~fullbody for key, mask in targets.end_effectors.items() if (mask & ~fullbody).any()}
+    if not wanted:
+        return local
+    posed = np.flatnonzero(targets.effector_union() & ~fullbody)
+    target_glob = np.zeros((len(root), skeleton.num_joints, 3, 3))
+    target_pos = np.zeros((len(root), skeleton.num_joints, 3))
+    target_glob[posed], target_pos[posed] = skeleton.forward_kinematics(
+        targets.local_rot_mats[posed], targets.target_root()[posed]
+    )
+    for key, mask in wanted.items():
+        frames = np.flatnonzero(mask)
+        joint = skeleton.index(skeleton.joint_set(key)[0])
+        g, p, j = _chain(skeleton, joint)
+        glob, pos = skeleton.forward_kinematics(local, root)
+        new = local.copy()
+        new[frames, g], new[frames, p], _, glob_p = _two_bone_locals(
+            glob, pos, skeleton, joint, frames, target_pos[frames, joint], BEND_HINTS[key]
+        )
+        new[frames, j] = np.swapaxes(glob_p, -1, -2) @ target_glob[frames, joint]
+        local = _resmooth(local, new, [g, p, j], mask | fullbody)
+    return local
+
+
+def _masked_frames(targets: PoseTargets, key: str) -> np.ndarray:
+    """``[T]`` frames where a foot is already dictated: full-body keys and that foot's effector keys."""
+    mask = targets.fullbody.copy()
+    if key in targets.end_effectors:
+        mask |= targets.end_effectors[key]
+    return mask
+
+
+def _contact_leg_ik(
+    local: np.ndarray,
+    root: np.ndarray,
+    skeleton: Skeleton,
+    targets: PoseTargets,
+    contacts: np.ndarray,
+    threshold: float,
+    key: str,
+) -> np.ndarray:
+    """Step 5a: lock the ankle onto one point per contact interval (two-bone IK with reach falloff)."""
+    heel, toe = _FOOT_COLUMNS[key]
+    ankle = skeleton.index(skeleton.joint_set(key)[0])
+    hip, knee, _ = _chain(skeleton, ankle)
+    masked = _masked_frames(targets, key)
+    active = (np.minimum(contacts[:, heel] + contacts[:, toe], 1.0) > threshold) & ~masked
+    if not active.any():
+        return local
+    glob, pos = skeleton.forward_kinematics(local, root)
+    floor = min_heights(skeleton)[ankle]
+    t = len(local)
+    goal = np.zeros((t, 3))
+    use = np.zeros(t, dtype=bool)
+    for start, end in _runs(active):
+        before = start > 0 and masked[start - 1]
+        after = end < t - 1 and masked[end + 1]
+        if before and after:
+            continue  # squeezed between dictated frames: leave it to the resmoothing
+        use[start : end + 1] = True
+        if before:
+            goal[start : end + 1] = pos[start - 1, ankle]
+        elif after:
+            goal[start : end + 1] = pos[end + 1, ankle]
+        else:
+            mid = (start + end) // 2
+            goal[start : end + 1] = pos[mid, ankle]
+            # the ground position is locked; the height follows the motion, but not below the rest height
+            goal[start : end + 1, 1] = np.maximum(pos[start : end + 1, ankle, 1], floor)
+    frames = np.flatnonzero(use)
+    if frames.size == 0:
+        return local
+    local_hip, local_knee, _, _ = _two_bone_locals(
+        glob, pos, skeleton, ankle, frames, goal[frames], BEND_HINTS[key]
+    )
+    weight = reach_falloff(pos[frames, hip], pos[frames, knee], pos[frames, ankle], goal[frames])
+    new = local.copy()
+    new[frames, hip] = slerp_rotation(local[frames, hip], local_hip, weight)
+    new[frames, knee] = slerp_rotation(local[frames, knee], local_knee, weight)
+    # the ankle keeps its global rotation, so the foot does not tilt with the leg
+    glob_knee = _parent_global(glob, frames, skeleton.parents[hip]) @ new[frames, hip] @ new[frames, knee]
+    new[frames, ankle] = np.swapaxes(glob_knee, -1, -2) @ glob[frames, ankle]
+    return _resmooth(local, new, [hip, knee, ankle], use | masked)
+
+
+def _toe_joint(skeleton: Skeleton, key: str, ankle: int) -> int:
+    """The toe joint of a foot chain: the set's second joint, else the ankle's first child."""
+    names = skeleton.joint_set(key)
+    if len(names) > 1 and skeleton.parents[skeleton.index(names[1])] == ankle:
+        return skeleton.index(names[1])
+    children = skeleton.children[ankle]
+    if not children:
+        raise InputError(f"foot chain '{key}' has no joint below '{skeleton.joint_names[ankle]}'", field="skeleton")
+    return children[0]
+
+
+def _contact_toe_ik(
+    local: np.ndarray,
+    root: np.ndarray,
+    skeleton: Skeleton,
+    targets: PoseTargets,
+    contacts: np.ndarray,
+    threshold: float,
+    key: str,
+) -> np.ndarray:
+    """Step 5b: hold a planted toe at floor height by turning the ankle (one-bone IK)."""
+    toe_column = _FOOT_COLUMNS[key][1]
+    ankle = skeleton.index(skeleton.joint_set(key)[0])
+    toe = _toe_joint(skeleton, key, ankle)
+    masked = _masked_frames(targets, key)
+    active = (contacts[:, toe_column] > threshold) & ~masked
+    t = len(local)
+    use = np.zeros(t, dtype=bool)
+    for start, end in _runs(active):
+        if (start > 0 and masked[start - 1]) or (end < t - 1 and masked[end + 1]):
+            continue  # next to a dictated frame: the dictated pose wins
+        use[start : end + 1] = True
+    frames = np.flatnonzero(use)
+    if frames.size == 0:
+        return local
+    glob, pos = skeleton.forward_kinematics(local, root)
+    # KIMODO uses the right toe's rest height for both feet
+    right_toe = _toe_joint(skeleton, "right_foot", skeleton.index(skeleton.joint_set("right_foot")[0]))
+    floor = min_heights(skeleton)[right_toe]
+    a, b = pos[frames, ankle], pos[frames, toe]
+    length = np.linalg.norm(b - a, axis=-1, keepdims=True)
+    goal = b.copy()
+    for _ in range(_TOE_ITERATIONS):
+        # alternate "on the floor" and "at bone length from the ankle"; converges to the floor point
+        # at bone length, or to straight below the ankle when the floor is out of reach
+        goal[:, 1] = floor
+        offset = goal - a
+        goal = a + offset * (length / np.maximum(np.linalg.norm(offset, axis=-1, keepdims=True), 1e-9))
+    delta = one_bone_ik(a, b, goal)
+    new = local.copy()
+    new[frames, ankle] = np.swapaxes(glob[frames, skeleton.parents[ankle]], -1, -2) @ delta @ glob[frames, ankle]
+    return _resmooth(local, new, [ankle], use | masked)
+
+
+# ==================================================================================================
+# Entry point
+# ==================================================================================================
+def correct_motion(
+    local_rot_mats: np.ndarray,
+    root_positions: np.ndarray,
+    skeleton: Skeleton,
+    foot_contacts: np.ndarray,
+    targets: PoseTargets | None = None,
+    *,
+    root_margin: float = 0.02,
+    contact_threshold: float = 0.5,
+    fix_feet: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Post-process a motion: meet the constraints exactly and clean up foot skate (KIMODO 1.8).
+
+    Args:
+        local_rot_mats: ``[T, J, 3, 3]`` local rotations (rest orientation identity).
+        root_positions: ``[T, 3]`` pelvis positions (metres, Y up).
+        skeleton: the rig (needs the ``left_foot``/``right_foot`` joint sets when ``fix_feet``, and
+            the set of every end effector used).
+        foot_contacts: ``[T, 4]`` contacts (left heel, left toe, right heel, right toe), bool or
+            probabilities compared with ``contact_threshold``.
+        targets: per-frame constraints; None corrects nothing but the feet.
+        root_margin: radius (m) of the pelvis ground-position ball on root-2D and effector frames.
+        contact_threshold: a contact value above it counts as planted.
+        fix_feet: run the foot clean-up (step 5).
+
+    Returns:
+        ``(local_rot_mats [T, J, 3, 3], root_positions [T, 3])``, new float64 arrays. On full-body
+        frames the pose equals the target's (root ground position = ``smooth_root_2d``); on effector
+        frames the chain base joint reaches the target's position (when in reach) and global
+        rotation; on root-2D frames the pelvis lies within ``root_margin`` of ``smooth_root_2d``.
+
+    Raises:
+        InputError: a wrong shape, or NaN/inf in an input (in ``targets`` only on the frames that use
+            the value), naming the field.
+    """
+    if not isinstance(skeleton, Skeleton):
+        raise InputError(f"expected a Skeleton, got {type(skeleton).__name__}", field="skeleton")
+    rots = np.asarray(local_rot_mats, dtype=np.float64)
+    if rots.ndim != 4 or rots.shape[0] < 1:
+        raise InputError(
+            f"has shape {list(rots.shape)}; expected [T, {skeleton.num_joints}, 3, 3] with T >= 1", field="local_rot_mats"
+        )
+    t, j = rots.shape[0], skeleton.num_joints
+    rots = _array(rots, (t, j, 3, 3), "local_rot_mats")
+    root = _array(root_positions, (t, 3), "root_positions")
+    contacts = _array(foot_contacts, (t, 4), "foot_contacts")
+    _finite(rots, "local_rot_mats")
+    _finite(root, "root_positions")
+    _finite(contacts, "foot_contacts")
+    root_margin = _check_scalar(root_margin, "root_margin", 0.0)
+    contact_threshold = _check_scalar(contact_threshold, "contact_threshold")
+    targets = PoseTargets.empty(t, j) if targets is None else _check_targets(targets, t, j, skeleton)
+
+    root = _correct_root(root, targets, root_margin)
+    local = _correct_rotations(rots, targets)
+    local = _effector_ik(local, root, skeleton, targets)
+    if fix_feet:
+        for key in ("left_foot", "right_foot"):
+            local = _contact_leg_ik(local, root, skeleton, targets, contacts, contact_threshold, key)
+        for key in ("left_foot", "right_foot"):
+            local = _contact_toe_ik(local, root, skeleton, targets, contacts, contact_threshold, key)
+    return local, root
