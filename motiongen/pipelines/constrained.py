@@ -225,6 +225,7 @@ class ConstraintTasks:
         its first frame; place ``motion`` where it should be reached. ``motion``'s frames are kept
         exactly (post-processing, when on, changes only the lead-in).
         """
+        motion = self._as_motion(motion, "motion")
         c = self._check_context(context_frames, num_frames + context_frames)
         n = num_frames + c
         constraints = [self.fullbody_keyframe_constraint(list(range(num_frames, n)), motion=motion, source_frames=list(range(c)))]
@@ -252,6 +253,7 @@ class ConstraintTasks:
         distance the two motions' root speeds would cover in the transition. The copied frames of
         both motions are kept exactly (post-processing, when on, changes only the transition).
         """
+        first, second = self._as_motion(first, "first"), self._as_motion(second, "second")
         c = self._check_context(context_frames, transition_frames + 2 * context_frames)
         if align:
             second = self._aligned(first, second, transition_frames)
@@ -264,6 +266,29 @@ class ConstraintTasks:
         return self._join(middle, n - c, [second], [start, end], kwargs, before=first, before_overlap=c)
 
     # ------------------------------------------------------------------------------------------
+    def _as_motion(self, value: Any, field: str) -> Motion:
+        """A Motion on the model's skeleton and frame rate (a one-sample MotionOutput is accepted):
+        the given motions are copied into the result, so this is checked before any generation."""
+        if not isinstance(value, Motion) and hasattr(value, "motions") and hasattr(value, "num_samples"):
+            if value.num_samples != 1:
+                raise InputError(f"the output has {value.num_samples} samples; pass one (out.motions()[k])", field=field)
+            value = value.motions()[0]
+        if not isinstance(value, Motion):
+            raise InputError(f"expected a Motion or a MotionOutput, got {type(value).__name__}", field=field)
+        skeleton = self.bundle.skeleton
+        if value.skeleton != skeleton:
+            raise InputError(
+                f"the motion is on skeleton '{value.skeleton.name}'; this model uses '{skeleton.name}' (retarget it "
+                "first: motiongen.retarget.retarget_to)",
+                field=field,
+            )
+        if abs(value.fps - self.bundle.fps) > 1e-6:
+            raise InputError(
+                f"the motion has {value.fps:g} fps; this model uses {self.bundle.fps:g} (motion.resample({self.bundle.fps:g}))",
+                field=field,
+            )
+        return value
+
     @staticmethod
     def _length(motion: Any) -> int:
         return motion.num_frames if isinstance(motion, Motion) else int(motion.local_rot_mats.shape[1])

@@ -1,25 +1,72 @@
-"""``motiongen generate``: text to motion files from the command line.
+"""``motiongen generate``: text (and kinematic controls) to motion files from the command line.
 
     motiongen generate "A person walks forward." --duration 5 -o walk.npz
     motiongen generate "A person walks." "A person sits down." --frames 120 90 -o walk_sit.bvh
     motiongen generate "A person jumps." --num-samples 4 --seed 1 -o jumps/   # jumps/sample_00.npz + .bvh ...
 
-Several prompts make one multi-prompt motion (one segment per prompt). Numbers are parsed here
-rather than by argparse so that every mistake is one ``motiongen: error: ...`` line (exit 2), and
-everything that can be checked before the model runs is checked first; nothing is written unless
-generation succeeds.
+Kinematic control (KIMODO's constraints, reference ``kimodo.md`` 4):
+
+    # a KIMODO constraints.json on the whole timeline (one prompt or several)
+    motiongen generate "A person walks and picks something up." --frames 150 --constraints constraints.json -o pick.npz
+    # in-betweening: --frames new frames from START's last pose to END's first pose
+    motiongen generate "A person jumps." --inbetween start.npz end.bvh --frames 60 -o jump.npz
+    # START + a --frames transition + END (END is turned and moved to continue START)
+    motiongen generate "A person walks to a chair." --stitch walk.npz sit.npz --frames 40 -o walk_sit.npz
+    # a --frames lead-in that reaches MOTION's first pose, then MOTION
+    motiongen generate "A person runs up." --prepend jump.npz --frames 45 -o run_jump.npz
+    # follow a dense floor path: one "x,z" row per frame (CSV), or a JSON array of [x, z] pairs
+    motiongen generate "A person walks along a curve." --path path.csv -o curve.npz
+    # pass the smooth root through floor points (x, z in metres) at frames; the start is added at frame 0
+    motiongen generate "A person walks." --frames 120 --waypoints 0.5,1@60 1.5,1.2@119 -o walk.npz
+    motiongen generate "A person walks." --frames 120 --waypoints=-0.5,1@60 "--waypoints=-1.5,1.2@119" -o walk.npz  # x < 0
+
+Several prompts make one multi-prompt motion (one segment per prompt); the task options
+(``--inbetween``, ``--stitch``, ``--prepend``, ``--path``, ``--waypoints``) take exactly one prompt,
+exclude each other and ``--constraints``. What ``--frames`` / ``--duration`` mean depends on the task:
+the generated length (plain, ``--constraints``, ``--inbetween``, ``--waypoints``; default 150 frames or
+the model's maximum), the path's row count (``--path``; default that count), the transition
+(``--stitch``) or the lead-in (``--prepend``; both default 30 frames).
+
+Input motions (``.bvh`` or KIMODO ``.npz``) on another registered human rig (``smplx22``, ``soma30``,
+``soma77``, ``bandai22``, ``cmu31``, ``hdm05``) are retargeted onto the model's skeleton
+(:func:`motiongen.retarget.human.retarget`, feet on the floor) and resampled to its frame rate;
+motions on a rig without a joint map (e.g. G1) are refused: retarget them first. Poses in a
+``constraints.json`` stored on SOMA's 30 or 77 joints are mapped likewise
+(:func:`motiongen.constraints.sets.from_records`).
+
+Post-processing (foot-skate clean-up and constraint IK, :func:`motiongen.postprocess.correct_motion`)
+is on by default: ``--no-postprocess`` writes the raw model output, ``--root-margin M`` (metres) is
+how far the pelvis may stay from a 2D-root target, ``--impute`` also overwrites the constrained
+features at every denoising step.
+
+Numbers are parsed here rather than by argparse so that every mistake is one
+``motiongen: error: ...`` line (exit 2), and everything that can be checked before the model runs
+is checked first (files parsed, motions read, frame numbers checked when ``--frames`` is given);
+nothing is written unless generation succeeds.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
-from typing import Any, Sequence
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from motiongen.errors import InputError
 
 DEFAULT_FRAMES = 150  # 5 s at 30 fps, KIMODO's default duration
 DEFAULT_STEPS = 25
+#: Default transition (``--stitch``) and lead-in (``--prepend``) length in frames (1 s).
+DEFAULT_TASK_FRAMES = 30
+#: The task options; they exclude each other and ``--constraints``.
+TASK_OPTIONS = ("--inbetween", "--stitch", "--prepend", "--path", "--waypoints")
+#: Motion files the task options read.
+MOTION_SUFFIXES = (".bvh", ".npz")
 
 
 def add_generate_parser(sub: Any) -> argparse.ArgumentParser:
@@ -28,18 +75,26 @@ def add_generate_parser(sub: Any) -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "generate",
-        help="generate motion from text with a KIMODO model",
-        description="Generate motion from text. Several prompts make one motion that goes through them in turn.",
+        help="generate motion from text (and kinematic constraints) with a KIMODO model",
+        description="Generate motion from text. Several prompts make one motion that goes through them in turn. "
+        "Constraints (--constraints) or one task (--inbetween, --stitch, --prepend, --path, --waypoints) control it.",
     )
     p.add_argument("prompts", nargs="+", metavar="PROMPT", help="motion description(s)")
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--frames", nargs="+", metavar="N", help=f"frames per prompt at 30 fps (default {DEFAULT_FRAMES})")
+    length.add_argument(
+        "--frames", nargs="+", metavar="N",
+        help=f"frames per prompt at 30 fps (default {DEFAULT_FRAMES}); with --stitch the transition, with --prepend "
+        f"the lead-in (default {DEFAULT_TASK_FRAMES}); with --path the path's row count",
+    )
     length.add_argument("--duration", nargs="+", metavar="SEC", help="seconds per prompt (frames = round(SEC * 30))")
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"model name or bundle folder (default {DEFAULT_MODEL})")
     p.add_argument("--num-samples", default="1", metavar="K", help="motions to generate (default 1)")
     p.add_argument("--seed", metavar="S", help="random seed (default: random, printed)")
     p.add_argument("--steps", default=str(DEFAULT_STEPS), metavar="N", help=f"DDIM steps (default {DEFAULT_STEPS})")
-    p.add_argument("--cfg-type", metavar="TYPE", help="guidance: nocfg, regular or separated (default regular)")
+    p.add_argument(
+        "--cfg-type", metavar="TYPE",
+        help="guidance: nocfg, regular or separated (default regular; separated 2, 2 with constraints)",
+    )
     p.add_argument(
         "--cfg-weight", nargs="+", metavar="W", help="guidance weight(s): 1 for regular, 2 (text, constraint) for separated"
     )
@@ -49,10 +104,42 @@ def add_generate_parser(sub: Any) -> argparse.ArgumentParser:
         help="output .npz (KIMODO layout), .bvh, or a folder (both per sample); "
         "several samples of x.npz go to x/x_00.npz, ...",
     )
+    control = p.add_argument_group("kinematic control")
+    control.add_argument(
+        "--constraints", metavar="FILE",
+        help="KIMODO constraints.json on the whole timeline (frame numbers across all prompts)",
+    )
+    control.add_argument(
+        "--no-postprocess", dest="postprocess", action="store_false",
+        help="write the raw model output (default: foot-skate clean-up and constraint IK)",
+    )
+    control.add_argument(
+        "--root-margin", metavar="M", help="metres the pelvis may stay from a 2D-root target after post-processing (default 0.02)"
+    )
+    control.add_argument(
+        "--impute", action="store_true", help="also overwrite constrained features at every denoising step"
+    )
+    tasks = control.add_mutually_exclusive_group()
+    tasks.add_argument(
+        "--inbetween", nargs=2, metavar=("START", "END"),
+        help="generate --frames frames from START's last pose to END's first pose (.bvh or .npz)",
+    )
+    tasks.add_argument(
+        "--stitch", nargs=2, metavar=("FIRST", "SECOND"), help="FIRST, a --frames transition, then SECOND (.bvh or .npz)"
+    )
+    tasks.add_argument("--prepend", metavar="MOTION", help="a --frames lead-in that reaches MOTION, then MOTION")
+    tasks.add_argument("--path", metavar="FILE", help="follow a dense floor path: CSV 'x,z' rows or a JSON [[x, z], ...]")
+    tasks.add_argument(
+        "--waypoints", nargs="+", action="extend", metavar="X,Z@FRAME",
+        help="pass the smooth root through (x, z) at FRAME; separate several with spaces or ';' "
+        "(repeat the option as --waypoints=-1,2@30 for a negative x)",
+    )
     p.set_defaults(func=generate_command)
 
     def one_line_error(message: str) -> None:
         # argparse would print the whole usage first; a user error is one line here, as elsewhere
+        if "--waypoints" in message and "expected" in message:
+            message += "; a waypoint with a negative x is written --waypoints=-1,2@30"
         p.exit(2, f"motiongen: error: generate: {message} (see motiongen generate --help)\n")
 
     p.error = one_line_error  # type: ignore[method-assign]
@@ -89,22 +176,193 @@ def _per_prompt(values: Sequence[Any], count: int, field: str) -> list[Any]:
     return list(values)
 
 
+def parse_waypoints(values: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``(points [K, 2], frames [K])`` from ``X,Z@FRAME`` items (several per value, split by spaces or ``;``)."""
+    items = [item for value in values for item in re.split(r"[;\s]+", value.strip()) if item]
+    if not items:
+        raise InputError("give at least one waypoint X,Z@FRAME (e.g. 1.5,2@60)", field="--waypoints")
+    points, frames = [], []
+    for item in items:
+        match = re.fullmatch(r"([^,@]+),([^,@]+)@([^,@]+)", item)
+        if match is None:
+            raise InputError(f"'{item}' is not X,Z@FRAME (metres, metres, frame number; e.g. 1.5,2@60)", field="--waypoints")
+        points.append([_float(match[1], "--waypoints"), _float(match[2], "--waypoints")])
+        frames.append(_int(match[3], "--waypoints", 0))
+    seen: dict[int, str] = {}
+    for item, frame in zip(items, frames):
+        if frame in seen:
+            raise InputError(f"frame {frame} has two waypoints ('{seen[frame]}' and '{item}')", field="--waypoints")
+        seen[frame] = item
+    return np.asarray(points, dtype=np.float64), np.asarray(frames, dtype=np.int64)
+
+
+def _read_text(path: Path, field: str) -> str:
+    if not path.is_file():
+        raise InputError("file not found", path=path, field=field)
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=path, field=field) from None
+
+
+def read_path_file(path: str | Path) -> np.ndarray:
+    """A dense floor path ``[T, 2]`` (x, z metres, one row per frame) from a CSV or JSON file.
+
+    CSV (any suffix but ``.json``): one ``x,z`` row per line (commas or whitespace); blank lines and
+    ``#`` comments are skipped, and a first line without numbers (a header such as ``x,z``) too.
+    JSON: an array of ``[x, z]`` pairs. At least 2 rows; every number finite.
+    """
+    path = Path(path)
+    field = "--path"
+    text = _read_text(path, field)
+    rows: list[list[float]] = []
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"malformed JSON: {exc.msg} (column {exc.colno})", path=path, line=exc.lineno) from None
+        except (ValueError, RecursionError) as exc:
+            raise InputError(f"malformed JSON: {exc}", path=path) from None
+        if not isinstance(data, list):
+            raise InputError(f"a path file is a JSON array of [x, z] pairs, got {type(data).__name__}", path=path, field=field)
+        for k, row in enumerate(data):
+            ok = isinstance(row, list) and len(row) == 2 and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in row
+            )
+            if not ok or not all(math.isfinite(v) for v in row):
+                raise InputError(f"row {k} is {json.dumps(row)[:40]}; expected a pair of finite numbers [x, z]", path=path, field=field)
+            rows.append([float(v) for v in row])
+    else:
+        first = True
+        for number, line in enumerate(text.splitlines(), start=1):
+            content = line.split("#", 1)[0].strip()
+            if not content:
+                continue
+            cells = [c for c in re.split(r"[,;\s]+", content) if c]
+            if first and not any(ch.isdigit() for ch in content):
+                first = False
+                continue  # a header line
+            first = False
+            try:
+                values = [float(c) for c in cells]
+            except ValueError:
+                values = []
+            if len(values) != 2 or not all(math.isfinite(v) for v in values):
+                raise InputError(f"'{content[:40]}' is not a row 'x,z' of two finite numbers", path=path, line=number, field=field)
+            rows.append(values)
+    if len(rows) < 2:
+        raise InputError(f"has {len(rows)} rows; a path needs at least 2 (one x,z row per frame)", path=path, field=field)
+    return np.asarray(rows, dtype=np.float64)
+
+
+def _read_motion(text: str, field: str) -> Any:
+    """A Motion from a ``.bvh`` or KIMODO ``.npz`` file (errors name the file and the option)."""
+    from motiongen.io.formats import load_motion
+
+    path = Path(text)
+    if path.suffix.lower() not in MOTION_SUFFIXES:
+        raise InputError(
+            f"unsupported motion format '{path.suffix}'; give {' or '.join(MOTION_SUFFIXES)}", path=path, field=field
+        )
+    return load_motion(path)
+
+
+def on_model_rig(motion: Any, skeleton: Any, fps: float, path: str, field: str) -> Any:
+    """``motion`` on the model's ``skeleton`` at ``fps``: a rig with a joint map is retargeted
+    (feet on the floor), another rig is refused; a different frame rate is resampled."""
+    from motiongen.motion.motion import Motion
+
+    if motion.skeleton != skeleton:
+        from motiongen.retarget.human import identify_rig, retarget
+        from motiongen.skeleton.registry import calibration_pose
+
+        source = motion.skeleton
+        same_rig = source.name == skeleton.name and source.joint_names == skeleton.joint_names and source.parents == skeleton.parents
+        if same_rig and np.allclose(source.offsets, skeleton.offsets, atol=1e-4):
+            # the model's own rig, offsets rounded by a file format (BVH stores centimetres as text)
+            motion = Motion(
+                local_rotations=motion.local_rotations,
+                root_translation=motion.root_translation,
+                fps=motion.fps,
+                skeleton=skeleton,
+                foot_contacts=motion.foot_contacts,
+            )
+        else:
+            rig = identify_rig(source)
+            if rig is None or identify_rig(skeleton) is None:
+                raise InputError(
+                    f"the motion is on skeleton '{source.name}' ({source.num_joints} joints), which has no joint map to "
+                    f"the model's '{skeleton.name}' ({skeleton.num_joints} joints); retarget it first "
+                    f"(motiongen convert FILE OUT --to {skeleton.name}, or a joint map)",
+                    path=path,
+                    field=field,
+                )
+            motion = retarget(motion, skeleton, calibration=calibration_pose(rig))
+    if abs(motion.fps - fps) > 1e-6:
+        motion = motion.resample(fps)
+    if motion.num_frames < 1:
+        raise InputError("has no frames", path=path, field=field)
+    return motion
+
+
+def _task(args: argparse.Namespace) -> str | None:
+    for option in TASK_OPTIONS:
+        if getattr(args, option[2:]) is not None:
+            return option
+    return None
+
+
+def _check_frames_in_timeline(records: Any, waypoint_frames: Any, total: int, constraints_path: str | None) -> None:
+    """Constraint and waypoint frame numbers against the generated length ``total``."""
+    from motiongen.io.constraints_json import validate_constraint_record
+
+    for i, record in enumerate(records or ()):
+        validate_constraint_record(record, where=f"[{i}]", path=constraints_path, num_frames=total)
+    if waypoint_frames is not None:
+        late = waypoint_frames[waypoint_frames >= total]
+        if late.size:
+            raise InputError(
+                f"frame {int(late[0])} is past the end of the {total}-frame motion; frames must be in [0, {total - 1}]",
+                field="--waypoints",
+            )
+
+
 def generate_command(args: argparse.Namespace) -> int:
     """Run ``motiongen generate`` (see the module docstring); returns the exit status."""
-    from motiongen.pipelines.kimodo import MAX_SEED, KIMODOPipeline, check_device, resolve_cfg, transition_length
+    from motiongen.pipelines.kimodo import (
+        MAX_SEED,
+        KIMODOPipeline,
+        check_device,
+        resolve_cfg,
+        transition_length,
+    )
     from motiongen.pipelines.output import check_writable, output_paths
 
     prompts = list(args.prompts)
     for k, prompt in enumerate(prompts):
         if not any(ch.isalnum() for ch in prompt):
             raise InputError(f"prompt {k + 1} is empty ({prompt!r}); describe the motion in words", field="PROMPT")
+    task = _task(args)
+    if task is not None and len(prompts) != 1:
+        raise InputError(f"{task} takes one prompt, got {len(prompts)}", field="PROMPT")
+    if task is not None and args.constraints is not None:
+        raise InputError(f"--constraints cannot be combined with {task}, which builds its own constraints", field="--constraints")
     num_samples = _int(args.num_samples, "--num-samples", 1)
     seed = None if args.seed is None else _int(args.seed, "--seed", 0, MAX_SEED)
     steps = _int(args.steps, "--steps", 1)
     weights = None if args.cfg_weight is None else [_float(w, "--cfg-weight") for w in args.cfg_weight]
     if weights is not None and len(weights) > 2:
         raise InputError(f"give 1 or 2 weights, got {len(weights)}", field="--cfg-weight")
-    cfg = resolve_cfg(None, args.cfg_type, weights)
+    cfg = resolve_cfg(None, args.cfg_type, weights)  # checked now
+    if args.cfg_type is None and weights is None:
+        cfg = None  # the pipeline's default: regular 2.0, or separated (2.0, 2.0) with constraints (KIMODO's)
+    root_margin = None
+    if args.root_margin is not None:
+        root_margin = _float(args.root_margin, "--root-margin")
+        if root_margin < 0:
+            raise InputError(f"must be a distance >= 0 in metres, got '{args.root_margin}'", field="--root-margin")
+    if args.impute and task is None and args.constraints is None:
+        raise InputError("has no effect without constraints (--constraints or a task option)", field="--impute")
     frames: list[int] | None = None
     seconds: list[float] | None = None
     if args.frames is not None:
@@ -114,6 +372,35 @@ def generate_command(args: argparse.Namespace) -> int:
         for sec in seconds:
             if sec <= 0:
                 raise InputError(f"must be a positive number of seconds, got {sec:g}", field="--duration")
+    length_field = "--frames" if seconds is None else "--duration"
+
+    # files: parsed and read before the model loads
+    records = None
+    if args.constraints is not None:
+        from motiongen.io.constraints_json import read_constraints_json
+
+        records = read_constraints_json(args.constraints)
+    waypoints = waypoint_frames = path_rows = None
+    motions: dict[str, Any] = {}
+    if task == "--waypoints":
+        waypoints, waypoint_frames = parse_waypoints(args.waypoints)
+    elif task == "--path":
+        path_rows = read_path_file(args.path)
+        if frames is not None and frames[0] != len(path_rows):
+            raise InputError(
+                f"{frames[0]} frames for a path of {len(path_rows)} rows; a path gives one row per frame "
+                "(leave --frames out)",
+                field="--frames",
+            )
+    elif task in ("--inbetween", "--stitch"):
+        names = getattr(args, task[2:])
+        motions = {name: _read_motion(name, task) for name in names}
+    elif task == "--prepend":
+        motions = {args.prepend: _read_motion(args.prepend, task)}
+    if frames is not None and task == "--inbetween" and frames[0] < 2:
+        raise InputError(f"in-betweening needs at least 2 frames (the start and the end pose), got {frames[0]}", field="--frames")
+    if frames is not None and task not in ("--stitch", "--prepend"):
+        _check_frames_in_timeline(records, waypoint_frames, sum(frames), args.constraints)
     device = check_device(args.device)
     targets = output_paths(args.output, num_samples)
     check_writable(targets)
@@ -122,36 +409,87 @@ def generate_command(args: argparse.Namespace) -> int:
     if seconds is not None:
         frames = [max(1, round(sec * pipe.fps)) for sec in seconds]
     if frames is None:
-        frames = [min(DEFAULT_FRAMES, pipe.max_frames)] * len(prompts)
+        if task == "--path":
+            frames = [len(path_rows)]
+        elif task in ("--stitch", "--prepend"):
+            frames = [DEFAULT_TASK_FRAMES]
+        else:
+            frames = [min(DEFAULT_FRAMES, pipe.max_frames)] * len(prompts)
+    if task == "--path" and seconds is not None and frames[0] != len(path_rows):
+        raise InputError(
+            f"{seconds[0]:g} s ({frames[0]} frames) for a path of {len(path_rows)} rows; a path gives one row per frame "
+            "(leave --duration out)",
+            field="--duration",
+        )
+    # frames per pass: the task's context poses come on top of --frames (stitch: 5 at each end,
+    # prepend: 1; the defaults of KIMODOPipeline.stitch / prepend)
+    extra = {"--stitch": 10, "--prepend": 1}.get(task or "", 0)
+    what_frames = {"--stitch": "transition frames", "--prepend": "lead-in frames", "--path": "path rows"}.get(task or "", "frames")
     for k, n in enumerate(frames):
-        if n > pipe.max_frames:
-            what = f"{n} frames" if seconds is None else f"{seconds[k]:g} s ({n} frames)"
+        if n + extra > pipe.max_frames:
+            what = f"{n} {what_frames}" if seconds is None else f"{seconds[k]:g} s ({n} {what_frames})"
+            plus = f" plus {extra} context frame{'s' if extra > 1 else ''}" if extra else ""
             raise InputError(
-                f"{what} for prompt {k + 1}; this model generates at most {pipe.max_frames} frames "
-                f"({round(pipe.max_frames / pipe.fps, 2):g} s) per prompt",
-                field="--frames" if seconds is None else "--duration",
+                f"{what}{plus} for prompt {k + 1}; this model generates at most {pipe.max_frames} frames "
+                f"({round(pipe.max_frames / pipe.fps, 2):g} s) per prompt"
+                + (f", so at most {pipe.max_frames - extra} {what_frames}" if extra else ""),
+                field=length_field if args.frames is not None or seconds is not None else (task or "--frames"),
             )
     # several prompts: prompt k > 1 is generated together with the last L frames before it
-    field = "--frames" if seconds is None else "--duration"
     for k in range(1, len(frames)):
         ell = transition_length(frames[k - 1])
         if ell > sum(frames[:k]):
             raise InputError(
                 f"prompt {k + 1} regenerates the last {ell} frames before it, but prompts 1..{k} have only "
                 f"{sum(frames[:k])}; make them longer",
-                field=field,
+                field=length_field,
             )
         if frames[k] + ell > pipe.max_frames:
             raise InputError(
                 f"prompt {k + 1}: {frames[k]} frames plus the {ell}-frame transition exceed the model's "
                 f"{pipe.max_frames} frames per pass; at most {pipe.max_frames - ell} frames for this prompt",
-                field=field,
+                field=length_field,
             )
-    options = dict(num_samples=num_samples, seed=seed, steps=steps, cfg=cfg)
-    if len(prompts) == 1:
-        out = pipe.text_to_motion(prompts[0], num_frames=frames[0], **options)
+    if task == "--inbetween" and frames[0] < 2:
+        raise InputError(f"in-betweening needs at least 2 frames (the start and the end pose), got {frames[0]}", field=length_field)
+    if task not in ("--stitch", "--prepend"):
+        _check_frames_in_timeline(records, waypoint_frames, sum(frames), args.constraints)
+    skeleton = pipe.bundle.skeleton
+    motions = {name: on_model_rig(m, skeleton, pipe.fps, name, task or "") for name, m in motions.items()}
+
+    options: dict[str, Any] = {
+        "num_samples": num_samples, "seed": seed, "steps": steps, "cfg": cfg, "postprocess": args.postprocess
+    }
+    if root_margin is not None:
+        options["root_margin"] = root_margin
+    prompt = prompts[0]
+    if task is None and records is None:
+        if len(prompts) == 1:
+            out = pipe.text_to_motion(prompt, num_frames=frames[0], **options)
+        else:
+            out = pipe.multi_prompt(prompts, frames, **options)
     else:
-        out = pipe.multi_prompt(prompts, frames, **options)
+        options["impute"] = args.impute
+        if records is not None:
+            from motiongen.constraints.sets import from_records
+
+            try:
+                constraints = from_records(records, skeleton)
+            except InputError as exc:
+                raise InputError(str(exc), path=args.constraints) from None
+            out = pipe.multi_prompt(prompts, frames, constraints=constraints, **options)
+        elif task == "--inbetween":
+            start, end = (motions[name] for name in args.inbetween)
+            out = pipe.inbetween(prompt, start, end, frames[0], **options)
+        elif task == "--stitch":
+            first, second = (motions[name] for name in args.stitch)
+            out = pipe.stitch(first, second, transition_frames=frames[0], prompt=prompt, **options)
+        elif task == "--prepend":
+            out = pipe.prepend(prompt, motions[args.prepend], frames[0], **options)
+        elif task == "--path":
+            out = pipe.follow_path(prompt, path_rows, **options)
+        else:
+            out = pipe.through_waypoints(prompt, waypoints, waypoint_frames, frames[0], **options)
     written = out.save(args.output)
     for path in written:
         print(f"wrote {path} ({out.num_frames} frames at {out.fps:g} fps, seed {out.info['seed']})")

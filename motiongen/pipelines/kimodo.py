@@ -245,7 +245,7 @@ class KIMODOPipeline(ConstraintTasks):
         observed: torch.Tensor | None = None,
         mask: torch.Tensor | None = None,
         progress: bool = False,
-        impute: bool = False,
+        impute: bool | float = False,
     ) -> torch.Tensor:
         """One DDIM run: unnormalised features ``[B, num_frames, D]`` (float32, on the device)."""
         from motiongen.models.kimodo.sampler import ddim_sample
@@ -401,7 +401,7 @@ class KIMODOPipeline(ConstraintTasks):
         first_heading: float | None = None,
         share_transition: bool = True,
         transition_percentage: float = TRANSITION_PERCENTAGE,
-        impute: bool = False,
+        impute: bool | float = False,
         progress: bool = False,
     ) -> MotionOutput:
         """One motion through several prompts in turn (KIMODO's ``_multiprompt``, reference 1.7).
@@ -481,7 +481,7 @@ class KIMODOPipeline(ConstraintTasks):
             "transition_frames": ntr,
             "share_transition": bool(share_transition),
             "num_constraints": len(user),
-            "impute": bool(impute),
+            "impute": float(impute),
             "postprocess": bool(postprocess),
         }
         return self._output(features, prompts, info, constraints=user, postprocess=postprocess, root_margin=margin)
@@ -501,7 +501,7 @@ class KIMODOPipeline(ConstraintTasks):
         cfg_type: str | None = None,
         cfg_weight: float | Sequence[float] | None = None,
         first_heading: float | None = None,
-        impute: bool = False,
+        impute: bool | float = False,
         progress: bool = False,
     ) -> MotionOutput:
         """Generate ``num_frames`` frames for ``prompt`` that meet kinematic ``constraints``.
@@ -521,8 +521,9 @@ class KIMODOPipeline(ConstraintTasks):
             root_margin: how far (m) the pelvis may stay from a 2D-root target after post-processing.
             first_heading: heading of frame 0 (radians); default the heading a frame-0 constraint
                 pins, else 0 (facing +Z).
-            impute: also overwrite the constrained entries of every denoising step's x0 estimate
-                (see :func:`~motiongen.models.kimodo.sampler.ddim_sample`): closer raw hits, but the
+            impute: also overwrite the constrained entries of the denoising steps' x0 estimates,
+                on every step (``True``) or on a share of them, noisiest first (a number in [0, 1];
+                see :func:`~motiongen.models.kimodo.sampler.ddim_sample`): closer raw hits, but the
                 model then has to bridge the overwritten frames, which can pop.
 
         The model generates with the smooth root at the origin on frame 0; when a constraint pins
@@ -602,7 +603,7 @@ class KIMODOPipeline(ConstraintTasks):
         seed: int,
         first_heading: float | None,
         progress: bool,
-        impute: bool = False,
+        impute: bool | float = False,
     ) -> torch.Tensor:
         """Unnormalised features ``[B, sum(frames), D]`` of the segment chain (reference 1.7)."""
         stats = self.bundle.stats

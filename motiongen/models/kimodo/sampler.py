@@ -51,7 +51,7 @@ def ddim_sample(
     cfg_weights: float | Sequence[float] | None = (2.0,),
     generator: torch.Generator | None = None,
     progress: bool = False,
-    impute: bool = False,
+    impute: bool | float = False,
 ) -> torch.Tensor:
     """Sample motions with deterministic DDIM and classifier-free guidance.
 
@@ -70,9 +70,11 @@ def ddim_sample(
         generator: makes the initial noise reproducible. The noise is drawn on the generator's
             device and moved to the model's, so a CPU generator gives the same noise everywhere.
         progress: show a tqdm bar over the steps.
-        impute: replace the constrained entries of every x0 estimate by ``observed`` before the
-            DDIM step (inpainting by imputation), so the sample is pulled onto the constraints at
-            every step rather than only conditioned on them.
+        impute: replace the constrained entries of the x0 estimate by ``observed`` before the
+            DDIM step (inpainting by imputation), so the sample is pulled onto the constraints
+            rather than only conditioned on them: ``True`` on every step, a number in [0, 1] on
+            that share of the steps, noisiest first (the remaining steps let the model smooth
+            what imputation left), ``False`` never.
 
     Returns:
         ``[B, T, D]`` float32 normalised x0 (unnormalise with the bundle's FeatureStats).
@@ -99,6 +101,13 @@ def ddim_sample(
         None if v is None else v.to(device) for v in (text.float(), mask, observed, heading, pad_mask)
     )
     timesteps = schedule.ddim_timesteps(steps)
+    if isinstance(impute, bool):
+        share = 1.0 if impute else 0.0
+    elif isinstance(impute, (int, float)) and 0.0 <= impute <= 1.0:
+        share = float(impute)
+    else:
+        raise InputError(f"impute must be a bool or a share of steps in [0, 1], got {impute!r}", field="impute")
+    imputed_steps = round(share * len(timesteps))
 
     gen_device = generator.device if generator is not None else device
     x = torch.randn((b, t_max, d), generator=generator, device=gen_device, dtype=torch.float32).to(device)
@@ -115,7 +124,7 @@ def ddim_sample(
         for k in indices:
             t = timesteps[k].repeat(b).to(device)
             x0 = guided_x0(model, x, t, text, observed, mask, heading, pad_mask, cfg_type, cfg_weights)
-            if impute and mask is not None:
+            if mask is not None and len(timesteps) - 1 - k < imputed_steps:
                 x0 = x0 * (1 - mask) + observed * mask
             x = schedule.ddim_step(x, x0, k, timesteps)
     finally:

@@ -1,0 +1,111 @@
+"""``benchmarks/constraint_benchmark.py`` end to end on a tiny scale: case building from real clips,
+generation with and without post-processing, scoring and the summary (the code path, not the figures;
+the tiny bundle of test_pipeline.py is untrained)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_pipeline import CMU_ASF, CMU_CLIPS, make_tiny_bundle
+
+from motiongen.pipelines.kimodo import KIMODOPipeline
+
+ROOT = Path(__file__).resolve().parents[1]
+FRAMES = 40  # the tiny bundle generates at most 64
+
+
+def _load_benchmark():
+    spec = importlib.util.spec_from_file_location("constraint_benchmark", ROOT / "benchmarks" / "constraint_benchmark.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return _load_benchmark()
+
+
+@pytest.fixture(scope="module")
+def pipe(tmp_path_factory: pytest.TempPathFactory, data_dir: Path, cache_dir: Path) -> KIMODOPipeline:
+    path = make_tiny_bundle(tmp_path_factory.getbasetemp() / "tiny_kimodo_bundle", data_dir, cache_dir)
+    return KIMODOPipeline.from_pretrained(path, text_cache_dir=tmp_path_factory.getbasetemp() / "text_cache")
+
+
+@pytest.fixture(scope="module")
+def clips(data_dir: Path, cache_dir: Path):
+    """Two real CMU clips on smplx22 at 30 fps, with captions, standing in for the test split."""
+    from motiongen.data.archives import unpacked
+    from motiongen.io.asf_amc import read_amc, read_asf
+    from motiongen.retarget.registered import retarget_to
+
+    cmu = unpacked("cmu", data_dir, cache_dir) / "cmu"
+    rig = read_asf(cmu / CMU_ASF)
+    captions = (["a person walks forward."], ["a person runs forward."])
+    return [
+        (retarget_to(read_amc(cmu / clip, rig).resample(30.0), "smplx22", data_dir=data_dir, cache_dir=cache_dir), caps)
+        for clip, caps in zip(CMU_CLIPS, captions)
+    ]
+
+
+def test_cases_are_deterministic_canonical_windows(bench, pipe: KIMODOPipeline, clips) -> None:
+    feats = pipe.bundle.features
+    cases = bench.build_cases(clips, 5, FRAMES, 3, feats)
+    again = bench.build_cases(clips, 5, FRAMES, 3, feats)
+    assert len(cases) == 2  # capped at the eligible clips
+    assert [(c.clip_id, c.start, c.frames) for c in cases] == [(c.clip_id, c.start, c.frames) for c in again]
+    for case in cases:
+        assert case.positions.shape == (FRAMES, 22, 3) and case.smooth_xz.shape == (FRAMES, 2)
+        assert np.allclose(case.positions[0, 0, [0, 2]], 0.0, atol=1e-9)  # canonicalised
+        f = case.frames
+        assert f["fullbody"][0] == 0 and f["fullbody"][-1] == FRAMES - 1 and len(f["fullbody"]) == 3
+        assert f["waypoints"] == [0, FRAMES // 2, FRAMES - 1]
+        assert len(f["interval"]) == bench.INTERVAL_FRAMES and len(f["end_effector"]) == 3
+        for ctype in bench.TYPES:  # every constraint list is valid and conflict-free
+            pipe._check_constraints(bench.build_constraints(pipe, case, ctype), FRAMES)
+
+
+def test_scoring_the_real_motion_gives_zero_error(bench, pipe: KIMODOPipeline, clips) -> None:
+    case = bench.build_cases(clips, 1, FRAMES, 0, pipe.bundle.features)[0]
+    skeleton, fps = pipe.bundle.skeleton, pipe.fps
+    for ctype in bench.TYPES:
+        s = bench.score(case, ctype, case.positions, case.smooth_xz, skeleton, fps)
+        assert set(s["errors"]) == set(bench.METRICS[ctype])
+        for metric, values in s["errors"].items():
+            if metric != "pelvis_xz_cm":  # the real pelvis is not the smooth root (the reference figure)
+                assert np.allclose(values, 0.0), (ctype, metric)
+        assert s["continuity"] == pytest.approx(1.0)
+    assert bench.real_figures(case, skeleton, fps)["foot_skate"] >= 0
+
+
+def test_run_case_summary_and_json(bench, pipe: KIMODOPipeline, clips) -> None:
+    cases = bench.build_cases(clips, 2, FRAMES, 0, pipe.bundle.features)
+    skeleton, fps = pipe.bundle.skeleton, pipe.fps
+    timings: dict[str, list[float]] = {}
+    results = [bench.run_case(pipe, case, bench.TYPES, 2, timings) for case in cases]
+    reals = [bench.real_figures(case, skeleton, fps) for case in cases]
+    assert sorted(timings) == sorted(bench.SETTINGS)
+    for r in results:
+        assert all(r["raw_features_identical"].values())  # same seed: post-processing changes only the joints
+        assert set(r["scores"]) == set(bench.TYPES)
+    summary = bench.summarise(results, reals, bench.TYPES)
+    for ctype in bench.TYPES:
+        assert set(summary[ctype]) == set(bench.SETTINGS)
+        for setting in bench.SETTINGS:
+            entry = summary[ctype][setting]
+            for metric in bench.METRICS[ctype]:
+                assert np.isfinite(entry[metric]["mean"]) and entry[metric]["p95"] >= 0
+            assert np.isfinite(entry["foot_skate"]["mean"]) and np.isfinite(entry["continuity"]["p95"])
+    # constrained frames and scored frames line up: post-processing makes full-body keyframes exact
+    assert summary["fullbody"]["postprocessed"]["joint_cm"]["mean"] < 1.0
+    assert summary["real"]["foot_skate"]["n"] == len(cases)
+    records = [bench.per_case_record(c, r, real) for c, r, real in zip(cases, results, reals)]
+    json.loads(json.dumps(records))  # plain JSON types only
+    table = bench.format_tables(summary, bench.TYPES)
+    assert "real test windows" in table and all(t in table for t in bench.TYPES)
