@@ -288,7 +288,7 @@ def run_case(
     steps: int,
     timings: dict[str, list[float]] | None = None,
     *,
-    impute: float = 0.0,
+    impute: float | None = None,
     cfg: Any = None,
 ) -> dict[str, Any]:
     """Generate ``case`` for every type (raw and post-processed) and without constraints; score all.
@@ -322,7 +322,7 @@ def run_case(
                 "postprocessed" if post else "raw",
                 lambda: pipe.constrained_motion(
                     case.caption, n, constraints=constraints, seed=case.seed, steps=steps, postprocess=post,
-                    impute=impute, cfg=cfg,
+                    cfg=cfg, **({} if impute is None else {"impute": impute}),
                 ),
             )
         identical[ctype] = bool(np.array_equal(outs[False].features, outs[True].features))
@@ -446,14 +446,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dataset-root", default=None, help="built dataset folder (default: the cache's full build)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--quick", action="store_true", help="a tiny run: 2 cases, 60 frames, 5 steps")
-    parser.add_argument("--impute", type=float, default=0.0, help="share of sampling steps with x0 imputation (0..1)")
+    parser.add_argument(
+        "--impute", type=float, default=None, help="share of sampling steps with smooth imputation (default: the pipeline's)"
+    )
     parser.add_argument("--cfg-type", default=None, help="guidance for constrained runs (default: the pipeline's)")
     args = parser.parse_args(argv)
     if args.quick:
         args.cases, args.frames, args.steps = 2, 60, 5
     torch.set_num_threads(args.threads)
 
-    from motiongen.pipelines.kimodo import KIMODOPipeline
+    from motiongen.pipelines.kimodo import DEFAULT_IMPUTE, KIMODOPipeline
 
     wall = time.perf_counter()
     load_avg_start = os.getloadavg()[0]
@@ -504,7 +506,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "seed": args.seed,
             "case_seeds": [c.seed for c in cases],
             "cfg_constrained": args.cfg_type or "separated (2.0, 2.0)",
-            "impute": args.impute,
+            "impute": args.impute if args.impute is not None else DEFAULT_IMPUTE,
             "cfg_unconstrained": "regular 2.0",
             "quick": bool(args.quick),
             "types": list(TYPES),

@@ -170,6 +170,13 @@ CONSTRAINT_METRICS = {
 }
 
 
+def _imputation(share: float) -> str:
+    if share <= 0:
+        return "no imputation (the model is only conditioned on the constraints)"
+    steps = "every denoising step" if share >= 1 else f"{share:.0%} of the denoising steps (noisiest first)"
+    return f"constraints imputed smoothly on {steps}"
+
+
 def constraint_benchmark_block() -> str:
     result = _load("constraint_benchmark.json")
     settings, summary = result["settings"], result["summary"]
@@ -188,7 +195,8 @@ def constraint_benchmark_block() -> str:
         f"`{settings['dataset']}` (clips of at least {settings['frames']} frames: {settings['eligible_clips']}; seed "
         f"{settings['seed']}), canonicalised; prompt = the clip's first caption; every constraint type on every "
         f"window; {settings['steps']} DDIM steps, guidance {settings['cfg_constrained']} with constraints, "
-        f"{settings['cfg_unconstrained']} without. *Raw* is the model's output, *post-processed* the pipeline's "
+        f"{settings['cfg_unconstrained']} without; {_imputation(settings.get('impute', 0.0))}. "
+        "*Raw* is the sampler's output, *post-processed* the pipeline's "
         "default (foot clean-up and constraint IK) from the same sample; *no constraints* is the same caption "
         "and seed generated without constraints, scored against the same targets.",
         "",

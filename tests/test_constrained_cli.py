@@ -111,13 +111,13 @@ def test_constraints_from_shipped_examples(capsys, long_model, examples, tmp_pat
         root = data["posed_joints"][:, 0]
         assert root.shape[0] == 181
         assert error_rows(root[record.frame_indices], record.smooth_root_2d).max() <= MARGIN + 0.001
-    # --root-margin widens the ball; --no-postprocess leaves the untrained model's raw root (far off)
+    # --root-margin widens the ball; --no-postprocess --impute 0 leaves the untrained model's raw root (far off)
     with generate(capsys, tmp_path / "wide.npz", prompt, "--frames", "181", "--seed", "42", "--model", long_model,
                   "--constraints", str(waypoints), "--root-margin", "0.3") as data:
         wide = error_rows(data["posed_joints"][record.frame_indices, 0], record.smooth_root_2d)
         assert wide.max() <= 0.3 + 0.001 and wide.max() > MARGIN + 0.001
     with generate(capsys, tmp_path / "raw.npz", prompt, "--frames", "181", "--seed", "42", "--model", long_model,
-                  "--constraints", str(waypoints), "--no-postprocess") as data:
+                  "--constraints", str(waypoints), "--no-postprocess", "--impute", "0") as data:
         assert error_rows(data["posed_joints"][record.frame_indices, 0], record.smooth_root_2d).max() > 0.3
 
     # full-body keyframes (03, SOMA 30-joint poses mapped onto smplx22) over two prompts, 5 s in all
@@ -130,11 +130,11 @@ def test_constraints_from_shipped_examples(capsys, long_model, examples, tmp_pat
         pelvis = data["posed_joints"][record.frame_indices, 0]
         np.testing.assert_allclose(pelvis[:, [0, 2]], record.root_positions[:, [0, 2]], atol=1e-5)
         assert np.abs(pelvis[:, 1] - record.root_positions[:, 1]).max() < 0.03
-    # mixed (07, a dense path and a full-body key) with --impute: the path is followed
+    # mixed (07, a dense path and a full-body key), imputing on half the steps: the path is followed
     mixed = examples / "07_mixed_constraints" / "constraints.json"
     path = next(r for r in read_constraints_json(mixed) if r.type == "root2d")
     with generate(capsys, tmp_path / "mixed.npz", "A person walks backward and points right.", "--frames", "152",
-                  "--seed", "49", "--model", long_model, "--constraints", str(mixed), "--impute") as data:
+                  "--seed", "49", "--model", long_model, "--constraints", str(mixed), "--impute", "0.5") as data:
         assert error_rows(data["posed_joints"][:, 0], path.smooth_root_2d).max() <= MARGIN + DENSE_SLACK
 
 
@@ -220,7 +220,8 @@ BAD = {
     "task with constraints": (["--waypoints", "1,2@3", "--constraints", "{06}"], r"--constraints cannot be combined with --waypoints"),
     "negative root margin": (["--root-margin", "-0.1"], r"--root-margin.*distance >= 0"),
     "root margin text": (["--root-margin", "far"], r"--root-margin.*must be a number"),
-    "impute alone": (["--impute"], r"--impute.*no effect without constraints"),
+    "impute alone": (["--impute", "1"], r"--impute.*no effect without constraints"),
+    "impute past 1": (["--waypoints", "1,2@3", "--impute", "2"], r"--impute.*share of steps in \[0, 1\]"),
 }
 
 

@@ -105,8 +105,9 @@ def test_each_constraint_kind_holds_after_post_processing(pipe, source):
     root = pipe.root2d_constraint([0, 19, 39], [[0.0, 0.0], [0.4, 0.9], [0.6, 1.8]])
     cases = {"fullbody": [full], **{c.type: [c] for c in hands + feet}, "root2d": [root]}
     for kind, constraints in cases.items():
-        out = pipe.constrained_motion(PROMPT, 40, constraints=constraints, seed=3, steps=STEPS)
-        raw = pipe.constrained_motion(PROMPT, 40, constraints=constraints, seed=3, steps=STEPS, postprocess=False)
+        # impute=0: the model is only conditioned, so the untrained model misses and post-processing must hit
+        out = pipe.constrained_motion(PROMPT, 40, constraints=constraints, seed=3, steps=STEPS, impute=0)
+        raw = pipe.constrained_motion(PROMPT, 40, constraints=constraints, seed=3, steps=STEPS, postprocess=False, impute=0)
         assert out.info["postprocess"] is True and raw.info["postprocess"] is False
         np.testing.assert_array_equal(out.features, raw.features)  # post-processing works on the decoded motion
         c = constraints[0]
@@ -141,19 +142,19 @@ def test_each_constraint_kind_holds_after_post_processing(pipe, source):
 
 def test_root_margin_and_the_raw_decode(pipe):
     path = pipe.root2d_constraint(np.arange(40), np.stack([np.linspace(0, 0.4, 40), np.linspace(0, 1.6, 40)], -1))
-    wide = pipe.constrained_motion(PROMPT, 40, constraints=[path], seed=2, steps=STEPS, root_margin=0.08)
+    wide = pipe.constrained_motion(PROMPT, 40, constraints=[path], seed=2, steps=STEPS, root_margin=0.08, impute=0)
     errors = root_error(wide, path)
     assert errors.max() <= 0.08 + DENSE_SLACK and errors.max() > 0.03  # the wider ball is used, not the default
     with pytest.raises(InputError, match="root_margin"):
         pipe.constrained_motion(PROMPT, 40, constraints=[path], root_margin=-0.1)
 
     # postprocess=False: exactly the decoded features; post-processing changes the motion
-    raw = pipe.constrained_motion(PROMPT, 40, constraints=[path], seed=2, steps=STEPS, postprocess=False)
+    raw = pipe.constrained_motion(PROMPT, 40, constraints=[path], seed=2, steps=STEPS, postprocess=False, impute=0)
     decoded = pipe.bundle.features.decode(raw.features.astype(np.float64))  # outputs are stored as float32
     np.testing.assert_allclose(raw.posed_joints, decoded["posed_joints"], rtol=0, atol=1e-6)
     np.testing.assert_allclose(raw.local_rot_mats, decoded["local_rot_mats"], rtol=0, atol=1e-6)
     np.testing.assert_allclose(raw.root_positions, decoded["root_positions"], rtol=0, atol=1e-6)
-    fixed = pipe.constrained_motion(PROMPT, 40, constraints=[path], seed=2, steps=STEPS)
+    fixed = pipe.constrained_motion(PROMPT, 40, constraints=[path], seed=2, steps=STEPS, impute=0)
     np.testing.assert_array_equal(fixed.features, raw.features)
     assert np.abs(fixed.root_positions - raw.root_positions).max() > 0.1
     # text_to_motion: post-processing (feet only) on by default, off on request
@@ -238,14 +239,14 @@ def test_inbetween_prepend_stitch_lengths_and_seams(pipe, clips, data_dir, cache
     assert out.num_frames == 40
     np.testing.assert_allclose(out.posed_joints[0, 0], first.joint_positions()[-1], atol=1e-5)
     np.testing.assert_allclose(out.posed_joints[0, 39], end.joint_positions()[0], atol=1e-5)
-    raw = pipe.inbetween(PROMPT, first, end, 40, seed=1, steps=STEPS, postprocess=False)
+    raw = pipe.inbetween(PROMPT, first, end, 40, seed=1, steps=STEPS, postprocess=False, impute=0)
     assert np.abs(raw.posed_joints[0, 39] - end.joint_positions()[0]).max() > 2 * CM  # post-processing did it
     wider = pipe.inbetween(PROMPT, first, end, 40, context_frames=3, seed=1, steps=STEPS)
     np.testing.assert_allclose(wider.posed_joints[0, :3], first.joint_positions()[-3:], atol=1e-5)
     np.testing.assert_allclose(wider.posed_joints[0, 37:], end.joint_positions()[:3], atol=1e-5)
 
     # prepend: 20 new frames, then the clip, kept exactly (its first pose is also the lead-in's target)
-    out = pipe.prepend(PROMPT, second, 20, seed=2, steps=STEPS)
+    out = pipe.prepend(PROMPT, second, 20, seed=2, steps=STEPS, impute=0)
     assert out.num_frames == 20 + second.num_frames
     assert out.info["joined"] == {"before": 0, "generated": [0, 20], "total": 50}
     np.testing.assert_allclose(out.posed_joints[0, 20:], second.joint_positions(), atol=1e-5)
@@ -254,7 +255,7 @@ def test_inbetween_prepend_stitch_lengths_and_seams(pipe, clips, data_dir, cache
     generated = pipe.prepend(PROMPT, out, 10, seed=2, steps=STEPS)
     assert generated.num_frames == 10 + out.num_frames
     np.testing.assert_allclose(generated.posed_joints[0, 10:], out.posed_joints[0], atol=1e-5)
-    raw = pipe.prepend(PROMPT, second, 20, seed=2, steps=STEPS, postprocess=False)
+    raw = pipe.prepend(PROMPT, second, 20, seed=2, steps=STEPS, postprocess=False, impute=0)
     np.testing.assert_array_equal(raw.features[:, :20], out.features[:, :20])
     assert np.abs(raw.posed_joints[0, 19] - out.posed_joints[0, 19]).max() > CM  # the lead-in was corrected
 
@@ -351,3 +352,27 @@ def test_path_and_waypoint_tasks(pipe):
     assert out.num_frames == 30
     # the start (the origin at frame 0) is added to the waypoints
     np.testing.assert_allclose(out.root_positions[0, [0, 15, 29]][:, [0, 2]], [[0, 0], [0.5, 1.0], [1.0, 2.0]], atol=0.02 + MM)
+
+
+def test_imputation_puts_keyframes_and_paths_into_the_raw_sample(pipe, source):
+    """Smooth imputation (the default) makes even the untrained model's raw decode meet full-body
+    keyframes (pose and pelvis) and the smooth-root path, without a step at the keyframes."""
+    full = pipe.fullbody_keyframe_constraint([6, 30], motion=source, source_frames=[12, 25])
+    raw = pipe.constrained_motion(PROMPT, 40, constraints=[full], seed=3, steps=STEPS, postprocess=False)
+    assert raw.info["impute"] == 1.0
+    assert pose_error(pipe, raw, full) < 1e-4
+    conditioned = pipe.constrained_motion(PROMPT, 40, constraints=[full], seed=3, steps=STEPS, postprocess=False, impute=0)
+    assert pose_error(pipe, conditioned, full) > 2 * CM
+    # the frames next to a keyframe moved with it: no jump larger than the sample's own largest step elsewhere
+    speed = np.linalg.norm(np.diff(raw.posed_joints[0], axis=0), axis=-1).max(-1)
+    near = np.concatenate([speed[4:8], speed[28:32]])
+    assert near.max() <= 1.5 * np.delete(speed, list(range(4, 8)) + list(range(28, 32))).max()
+    # a sparse path: the smooth root passes exactly through the waypoints
+    path = pipe.root2d_constraint([0, 20, 39], [[0.0, 0.0], [0.4, 0.9], [0.6, 1.8]])
+    raw = pipe.constrained_motion(PROMPT, 40, constraints=[path], seed=3, steps=STEPS, postprocess=False)
+    np.testing.assert_allclose(raw.smooth_root_pos[0, [0, 20, 39]][:, [0, 2]], path.smooth_root_2d, atol=1e-5)
+    # a share of the steps: the value is recorded, and it changes the sample
+    half = pipe.constrained_motion(PROMPT, 40, constraints=[path], seed=3, steps=STEPS, postprocess=False, impute=0.5)
+    assert half.info["impute"] == 0.5 and np.abs(half.features - raw.features).max() > 1e-4
+    with pytest.raises(InputError, match="impute"):
+        pipe.constrained_motion(PROMPT, 40, constraints=[path], impute=1.5)

@@ -232,9 +232,10 @@ def test_pose_targets_of_real_poses(motion, smplx):
     assert np.flatnonzero(targets.root2d).tolist() == [30, 31]
     # LeftHand is pinned on frame 20; Hips has no post-processing target (reference 1.8), nothing else is
     assert {key: np.flatnonzero(mask).tolist() for key, mask in targets.end_effectors.items() if mask.any()} == {"left_hand": [20]}
-    # KIMODO's target pelvis: the stored height with the smooth-root xz
-    np.testing.assert_array_equal(targets.root_positions[frames][:, [0, 2]], smooth)
-    np.testing.assert_array_equal(targets.root_positions[frames][:, 1], motion.root_translation[frames][:, 1])
+    # the target pelvis is the stored pose's own (KIMODO would move its xz onto the smooth root)
+    np.testing.assert_array_equal(targets.root_positions[frames], motion.root_translation[frames])
+    np.testing.assert_array_equal(targets.target_ground()[frames], motion.root_translation[frames][:, [0, 2]])
+    np.testing.assert_array_equal(targets.smooth_root_2d[frames], smooth)
     np.testing.assert_array_equal(targets.local_rot_mats[frames], motion.local_rotations[frames])
     np.testing.assert_array_equal(targets.smooth_root_2d[[30, 31]], [[1.0, 2.0], [1.1, 2.1]])
 

@@ -293,8 +293,11 @@ def _columns(feats: KimodoFeatures, block: slice, joints: Sequence[int], width: 
     return [block.start + width * j + c for j in joints for c in range(width)]
 
 
-def _entries(c: ConstraintSet, feats: KimodoFeatures) -> tuple[np.ndarray, list[int], np.ndarray]:
-    """``(frames [K], columns [C], values [K, C])``: the feature entries one set pins."""
+def _entries(
+    c: ConstraintSet, feats: KimodoFeatures, rotations: bool = False
+) -> tuple[np.ndarray, list[int], np.ndarray]:
+    """``(frames [K], columns [C], values [K, C])``: the feature entries one set pins (with
+    ``rotations``, a full-body set also pins every joint's global rotation)."""
     sr, hd = feats.smooth_root_pos, feats.global_root_heading
     if isinstance(c, Root2DConstraintSet):
         cols = [sr.start, sr.start + 2]
@@ -314,7 +317,8 @@ def _entries(c: ConstraintSet, feats: KimodoFeatures) -> tuple[np.ndarray, list[
         joints = sorted({j for chain in chains for j in chain})
         bases = sorted({chain[0] for chain in chains})
     else:
-        joints, bases = list(range(feats.num_joints)), []
+        joints = list(range(feats.num_joints))
+        bases = joints if rotations else []
     cols = list(range(sr.start, sr.stop)) + list(range(hd.start, hd.stop))
     cols += _columns(feats, feats.local_joints_positions, joints, 3)
     values = [root_block, relative[:, joints].reshape(k, -1)]
@@ -325,9 +329,12 @@ def _entries(c: ConstraintSet, feats: KimodoFeatures) -> tuple[np.ndarray, list[
 
 
 def constraint_features(
-    constraints: Sequence[ConstraintSet], feats: KimodoFeatures, num_frames: int
+    constraints: Sequence[ConstraintSet], feats: KimodoFeatures, num_frames: int, *, rotations: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """Unnormalised ``observed [T, D]`` float64 and ``mask [T, D]`` bool for the model (reference 4.2).
+
+    ``rotations=True`` adds the global rotations of full-body poses, which KIMODO's model input
+    leaves out but which imputation during sampling can use (the stored poses have them).
 
     Raises :class:`ConstraintConflictError` when two constraints pin one feature of one frame to values
     that differ by more than :data:`CONFLICT_TOLERANCE`, and :class:`InputError` for frames past the end.
@@ -337,7 +344,7 @@ def constraint_features(
     mask = np.zeros((num_frames, feats.dim), dtype=bool)
     owner = np.full((num_frames, feats.dim), -1)
     for i, c in enumerate(constraints):
-        frames, cols, values = _entries(c, feats)
+        frames, cols, values = _entries(c, feats, rotations)
         rows = frames[:, None]
         taken = mask[rows, cols]
         differ = taken & (np.abs(observed[rows, cols] - values) > CONFLICT_TOLERANCE)
@@ -506,9 +513,9 @@ _POST_KEYS = {"LeftHand": "left_hand", "RightHand": "right_hand", "LeftFoot": "l
 def pose_targets(constraints: Sequence[ConstraintSet], num_frames: int, skeleton: Skeleton) -> Any:
     """:class:`motiongen.postprocess.PoseTargets` of ``constraints`` over ``num_frames`` frames.
 
-    Full-body and end-effector frames take the stored pose with the pelvis (x, z) replaced by the
-    smooth-root target, as KIMODO's post-processing does (reference 1.8); 2D-root frames pin the
-    pelvis (x, z) near ``smooth_root_2d``. Call :func:`constraint_features` first to reject conflicts.
+    Full-body and end-effector frames take the stored pose as it is (KIMODO's post-processing moves
+    its pelvis onto the smooth-root target, reference 1.8; we keep the pose exact); 2D-root frames
+    keep the pelvis (x, z) near ``smooth_root_2d``. Call :func:`constraint_features` first to reject conflicts.
     """
     from motiongen.postprocess import PoseTargets
 
@@ -532,10 +539,8 @@ def pose_targets(constraints: Sequence[ConstraintSet], num_frames: int, skeleton
         if isinstance(c, Root2DConstraintSet):
             targets.root2d[frames] = True
             continue
-        root = c.root_positions.copy()
-        root[:, [0, 2]] = c.smooth_root_2d
         targets.local_rot_mats[frames] = c.local_rot_mats
-        targets.root_positions[frames] = root
+        targets.root_positions[frames] = c.root_positions
         if isinstance(c, FullBodyConstraintSet):
             targets.fullbody[frames] = True
         else:

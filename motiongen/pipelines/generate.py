@@ -36,8 +36,9 @@ motions on a rig without a joint map (e.g. G1) are refused: retarget them first.
 
 Post-processing (foot-skate clean-up and constraint IK, :func:`motiongen.postprocess.correct_motion`)
 is on by default: ``--no-postprocess`` writes the raw model output, ``--root-margin M`` (metres) is
-how far the pelvis may stay from a 2D-root target, ``--impute`` also overwrites the constrained
-features at every denoising step.
+how far the pelvis may stay from a 2D-root target. ``--impute SHARE`` sets the share of denoising
+steps (noisiest first) on which the constrained features are imputed smoothly into the estimate
+(default 1: every step; 0: the model is only conditioned on them, as KIMODO).
 
 Numbers are parsed here rather than by argparse so that every mistake is one
 ``motiongen: error: ...`` line (exit 2), and everything that can be checked before the model runs
@@ -117,7 +118,8 @@ def add_generate_parser(sub: Any) -> argparse.ArgumentParser:
         "--root-margin", metavar="M", help="metres the pelvis may stay from a 2D-root target after post-processing (default 0.02)"
     )
     control.add_argument(
-        "--impute", action="store_true", help="also overwrite constrained features at every denoising step"
+        "--impute", metavar="SHARE",
+        help="share of denoising steps that impute the constraints smoothly (default 1; 0 = conditioning only)",
     )
     tasks = control.add_mutually_exclusive_group()
     tasks.add_argument(
@@ -361,8 +363,13 @@ def generate_command(args: argparse.Namespace) -> int:
         root_margin = _float(args.root_margin, "--root-margin")
         if root_margin < 0:
             raise InputError(f"must be a distance >= 0 in metres, got '{args.root_margin}'", field="--root-margin")
-    if args.impute and task is None and args.constraints is None:
-        raise InputError("has no effect without constraints (--constraints or a task option)", field="--impute")
+    impute = None
+    if args.impute is not None:
+        impute = _float(args.impute, "--impute")
+        if not 0.0 <= impute <= 1.0:
+            raise InputError(f"must be a share of steps in [0, 1], got '{args.impute}'", field="--impute")
+        if task is None and args.constraints is None:
+            raise InputError("has no effect without constraints (--constraints or a task option)", field="--impute")
     frames: list[int] | None = None
     seconds: list[float] | None = None
     if args.frames is not None:
@@ -469,7 +476,8 @@ def generate_command(args: argparse.Namespace) -> int:
         else:
             out = pipe.multi_prompt(prompts, frames, **options)
     else:
-        options["impute"] = args.impute
+        if impute is not None:
+            options["impute"] = impute
         if records is not None:
             from motiongen.constraints.sets import from_records
 

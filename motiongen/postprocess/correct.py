@@ -4,8 +4,9 @@ The pipeline (reference section 1.8), each step a :func:`~motiongen.postprocess.
 call or an analytic IK followed by one:
 
 1. root height pinned on full-body frames;
-2. root ground position pinned on full-body frames and kept within ``root_margin`` of
-   ``smooth_root_2d`` on root-2D and end-effector frames;
+2. root ground position pinned on full-body frames (to the pose's own pelvis, where KIMODO uses
+   ``smooth_root_2d``) and kept within ``root_margin`` of the pose's pelvis on end-effector frames
+   and of ``smooth_root_2d`` on root-2D frames;
 3. every joint's local rotation (6-channel form) pinned on full-body frames;
 4. end-effector IK: two-bone IK on (grandparent, parent, chain base) to the target position, the
    chain base's global rotation set to the target's, then the three joints re-smoothed with the IK
@@ -93,10 +94,21 @@ class PoseTargets:
         return out
 
     def target_root(self) -> np.ndarray:
-        """``[T, 3]`` pelvis targets with x, z taken from ``smooth_root_2d`` (KIMODO's quirk, kept)."""
-        root = np.array(self.root_positions, dtype=np.float64)
-        root[:, [0, 2]] = self.smooth_root_2d
-        return root
+        """``[T, 3]`` pelvis targets: the stored poses' own pelvis.
+
+        KIMODO replaces the pose's pelvis (x, z) by ``smooth_root_2d`` here (reference 9.2, 3); that
+        moves a full-body keyframe off its own pose by the pelvis sway (about 2 cm on real motion)
+        and makes a step at the keyframe, so the pose is kept as given instead.
+        """
+        return np.array(self.root_positions, dtype=np.float64)
+
+    def target_ground(self) -> np.ndarray:
+        """``[T, 2]`` pelvis (x, z) targets: the pose's pelvis on full-body and end-effector frames,
+        ``smooth_root_2d`` elsewhere."""
+        ground = np.array(self.smooth_root_2d, dtype=np.float64)
+        posed = self.fullbody | self.effector_union()
+        ground[posed] = np.asarray(self.root_positions, dtype=np.float64)[posed][:, [0, 2]]
+        return ground
 
 
 # ==================================================================================================
@@ -255,7 +267,7 @@ def _correct_root(root: np.ndarray, targets: PoseTargets, root_margin: float) ->
         margin[fullbody] = 0.0
         # boundary smoothing only on the full-body / root-2D runs, as KIMODO (not on effector frames)
         ref = smooth_boundaries(root[:, [0, 2]], fullbody | targets.root2d)
-        root[:, [0, 2]] = correct_trajectory(ref, targets.smooth_root_2d, margin, ROOT_XZ_WEIGHTS)
+        root[:, [0, 2]] = correct_trajectory(ref, targets.target_ground(), margin, ROOT_XZ_WEIGHTS)
     return root
 
 
@@ -442,7 +454,7 @@ def correct_motion(
 
     Returns:
         ``(local_rot_mats [T, J, 3, 3], root_positions [T, 3])``, new float64 arrays. On full-body
-        frames the pose equals the target's (root ground position = ``smooth_root_2d``); on effector
+        frames the pose equals the target's (pelvis included); on effector
         frames the chain base joint reaches the target's position (when in reach) and global
         rotation; on root-2D frames the pelvis lies within ``root_margin`` of ``smooth_root_2d``.
 

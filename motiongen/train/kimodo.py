@@ -460,21 +460,89 @@ def evaluate_loss(
     return _validate(model, batches, torch.device(device), amp)
 
 
+def validation_set(
+    cache: FeatureCache,
+    stats: FeatureStats,
+    table: np.ndarray | None,
+    schedule: Any,
+    config: KimodoTrainConfig,
+) -> list[tuple[WindowBatch, Conditioning]]:
+    """The trainer's fixed validation set: ``config.val_batches`` batches of ``config.batch_size``
+    windows of the ``config.val_split`` split, normalised with ``stats``.
+
+    Windows drawn with ``default_rng(seed + 1)``, conditioning (timesteps, noise, text dropout,
+    constraint masks with ``constraint_probability`` / ``constraint_dropout``) with
+    :func:`conditioned_batches` seeded by ``seed``. The random draws do not depend on ``stats``;
+    the normalised values (x0, hence x_t and the observed values) do. Empty when the split is
+    missing or empty or ``val_batches`` is 0.
+    """
+    split = cache.splits.get(config.val_split)
+    if config.val_batches <= 0 or split is None or split.num_clips == 0:
+        return []
+    sampler = WindowSampler(split, stats, table, min_frames=config.min_frames, max_frames=config.max_frames,
+                            rng=np.random.default_rng(config.seed + 1), yaw_augment=config.yaw_augment)
+    return conditioned_batches(sampler, config.val_batches, config.batch_size, schedule, cache.layout, config,
+                               config.seed)
+
+
 @torch.no_grad()
-def _validate(model: nn.Module, batches: Sequence[tuple[WindowBatch, Conditioning]], device: torch.device, amp: Any) -> float:
+def validation_breakdown(
+    model: nn.Module,
+    batches: Sequence[tuple[WindowBatch, Conditioning]],
+    device: torch.device | str = "cpu",
+    amp: Any = contextlib.nullcontext,
+) -> dict[str, float]:
+    """The validation loss of ``model`` (in eval mode) over fixed ``batches``, split by part.
+
+    Returns ``loss`` (the trainer's ``val_loss``: mean x0 squared error over all valid entries),
+    ``root`` / ``body`` (the 5 root dims / the body dims), ``constrained`` / ``unconstrained``
+    (the valid entries whose constraint mask is > 0 / == 0; NaN if there are none), and the
+    counts ``frames``, ``entries``, ``constrained_entries``. Each figure is a mean over entries of
+    the whole set (for ``loss``, ``root``, ``body`` the same as the frame-weighted mean of the
+    per-batch :func:`masked_losses`, which is how it is computed).
+    """
+    device = torch.device(device)
     was_training = model.training
     model.eval()
-    total, frames = 0.0, 0.0
+    sums = {"loss": 0.0, "root": 0.0, "body": 0.0, "constrained": 0.0, "unconstrained": 0.0}
+    frames = entries = constrained = 0.0
     for batch, cond in batches:
         with amp():
             pred = model(cond.x_t.to(device), cond.t.to(device), cond.text.to(device), cond.observed.to(device),
                          cond.mask.to(device), batch.first_heading.to(device), batch.pad_mask.to(device))
-        loss, _, _ = masked_losses(pred, batch.x0.to(device), batch.pad_mask.to(device))
+        x0, pad = batch.x0.to(device), batch.pad_mask.to(device)
+        loss, root, body = masked_losses(pred, x0, pad)
         n = float(batch.pad_mask.sum())
-        total += float(loss) * n
+        d = x0.shape[-1]
+        sums["loss"] += float(loss) * n
+        sums["root"] += float(root) * n
+        sums["body"] += float(body) * n
+        # masked_losses of the selected entries only (the others zeroed in both): its loss times
+        # frames * d is their summed squared error
+        picked = (cond.mask.to(device) > 0).to(pred.dtype)
+        on, _, _ = masked_losses(pred * picked, x0 * picked, pad)
+        off, _, _ = masked_losses(pred * (1 - picked), x0 * (1 - picked), pad)
+        sums["constrained"] += float(on) * n * d
+        sums["unconstrained"] += float(off) * n * d
         frames += n
+        entries += n * d
+        constrained += float((picked * pad[..., None]).sum())
     model.train(was_training)
-    return total / max(frames, 1.0)
+    free = entries - constrained
+    return {
+        "loss": sums["loss"] / max(frames, 1.0),
+        "root": sums["root"] / max(frames, 1.0),
+        "body": sums["body"] / max(frames, 1.0),
+        "constrained": sums["constrained"] / constrained if constrained else float("nan"),
+        "unconstrained": sums["unconstrained"] / free if free else float("nan"),
+        "frames": frames,
+        "entries": entries,
+        "constrained_entries": constrained,
+    }
+
+
+def _validate(model: nn.Module, batches: Sequence[tuple[WindowBatch, Conditioning]], device: torch.device, amp: Any) -> float:
+    return validation_breakdown(model, batches, device, amp)["loss"]
 
 
 def train_step(
@@ -667,13 +735,8 @@ def _train(cfg: KimodoTrainConfig, info: DistInfo, resume: bool, started: float,
         cache.splits["train"], stats, table, min_frames=cfg.min_frames, max_frames=cfg.max_frames, rng=rng,
         yaw_augment=cfg.yaw_augment,
     )
-    val_batches: list[tuple[WindowBatch, Conditioning]] = []
-    val_split = cache.splits.get(cfg.val_split)
-    if info.is_main and cfg.val_batches > 0 and val_split is not None and val_split.num_clips > 0:
-        # a fixed set (windows, timesteps, noise, masks): the curve compares like with like
-        vs = WindowSampler(val_split, stats, table, min_frames=cfg.min_frames, max_frames=cfg.max_frames,
-                           rng=np.random.default_rng(cfg.seed + 1), yaw_augment=cfg.yaw_augment)
-        val_batches = conditioned_batches(vs, cfg.val_batches, cfg.batch_size, schedule, layout, cfg, cfg.seed)
+    # a fixed set (windows, timesteps, noise, masks): the curve compares like with like
+    val_batches = validation_set(cache, stats, table, schedule, cfg) if info.is_main else []
 
     metrics = MetricsLog(out / METRICS_FILE, enabled=info.is_main, resume_step=step if state is not None else None)
     if info.is_main:

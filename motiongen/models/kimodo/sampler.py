@@ -10,6 +10,7 @@ from torch import nn
 from motiongen.errors import InputError
 from motiongen.models.kimodo.diffusion import CosineSchedule
 from motiongen.models.kimodo.guidance import cfg_weights_for, guided_x0
+from motiongen.models.kimodo.imputation import IMPUTE_MODES, impute_hard, impute_smooth
 
 
 def _frames_and_pad_mask(num_frames: int | Sequence[int], batch: int, limit: int) -> tuple[list[int], torch.Tensor | None]:
@@ -52,6 +53,8 @@ def ddim_sample(
     generator: torch.Generator | None = None,
     progress: bool = False,
     impute: bool | float = False,
+    impute_mode: str = "smooth",
+    impute_mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Sample motions with deterministic DDIM and classifier-free guidance.
 
@@ -75,6 +78,12 @@ def ddim_sample(
             rather than only conditioned on them: ``True`` on every step, a number in [0, 1] on
             that share of the steps, noisiest first (the remaining steps let the model smooth
             what imputation left), ``False`` never.
+        impute_mode: ``"smooth"`` (the constrained channels move onto their targets by a smooth
+            change over all frames) or ``"hard"`` (overwrite); see
+            :mod:`motiongen.models.kimodo.imputation`.
+        impute_mask: the entries to impute (default ``mask``); may cover more than ``mask``
+            (e.g. the rotations of a full-body pose, which the model is not conditioned on), with
+            ``observed`` holding their values. The model only sees ``observed * mask``.
 
     Returns:
         ``[B, T, D]`` float32 normalised x0 (unnormalise with the bundle's FeatureStats).
@@ -92,13 +101,14 @@ def ddim_sample(
         raise InputError("observed values were given without a mask", field="mask")
     mask = _batched(mask, b, t_max, d, "mask")
     observed = _batched(observed, b, t_max, d, "observed")
+    impute_mask = mask if impute_mask is None else _batched(impute_mask, b, t_max, d, "impute_mask")
     if mask is not None and observed is None:
         observed = torch.zeros_like(mask)
     if first_heading is None:
         first_heading = 0.0
     heading = torch.as_tensor(first_heading, dtype=torch.float32).expand(b)
-    text, mask, observed, heading, pad_mask = (
-        None if v is None else v.to(device) for v in (text.float(), mask, observed, heading, pad_mask)
+    text, mask, observed, heading, pad_mask, impute_mask = (
+        None if v is None else v.to(device) for v in (text.float(), mask, observed, heading, pad_mask, impute_mask)
     )
     timesteps = schedule.ddim_timesteps(steps)
     if isinstance(impute, bool):
@@ -108,6 +118,9 @@ def ddim_sample(
     else:
         raise InputError(f"impute must be a bool or a share of steps in [0, 1], got {impute!r}", field="impute")
     imputed_steps = round(share * len(timesteps))
+    if impute_mode not in IMPUTE_MODES:
+        raise InputError(f"unknown impute_mode '{impute_mode}'; allowed: {', '.join(IMPUTE_MODES)}", field="impute_mode")
+    imputation = impute_smooth if impute_mode == "smooth" else impute_hard
 
     gen_device = generator.device if generator is not None else device
     x = torch.randn((b, t_max, d), generator=generator, device=gen_device, dtype=torch.float32).to(device)
@@ -124,8 +137,8 @@ def ddim_sample(
         for k in indices:
             t = timesteps[k].repeat(b).to(device)
             x0 = guided_x0(model, x, t, text, observed, mask, heading, pad_mask, cfg_type, cfg_weights)
-            if mask is not None and len(timesteps) - 1 - k < imputed_steps:
-                x0 = x0 * (1 - mask) + observed * mask
+            if impute_mask is not None and len(timesteps) - 1 - k < imputed_steps:
+                x0 = imputation(x0, observed, impute_mask)
             x = schedule.ddim_step(x, x0, k, timesteps)
     finally:
         model.train(was_training)
