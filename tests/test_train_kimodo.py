@@ -407,3 +407,19 @@ def test_ddp_two_processes_agree_and_resume(tiny_config: KimodoTrainConfig, tmp_
     end = [r for r in records if r.get("event") == "end"][-1]
     assert end["step"] == 6 and end["rank_weight_sha256"][0] == end["rank_weight_sha256"][1]
     assert [r for r in records if r.get("event") == "start"][-1]["resumed_from"].endswith("step-00000004.pt")
+
+
+def test_root_loss_weight_weights_the_five_root_dims() -> None:
+    from motiongen.train.kimodo import masked_losses
+
+    g = torch.Generator().manual_seed(0)
+    pred, x0 = torch.randn(2, 7, 20, generator=g), torch.randn(2, 7, 20, generator=g)
+    pad = torch.ones(2, 7, dtype=torch.bool)
+    pad[1, 5:] = False
+    plain, root, body = masked_losses(pred, x0, pad)
+    err = ((pred - x0) ** 2)[pad]  # [valid frames, D]
+    assert torch.allclose(plain, err.mean()) and torch.allclose(root, err[:, :5].mean()) and torch.allclose(body, err[:, 5:].mean())
+    weighted, root_w, body_w = masked_losses(pred, x0, pad, root_weight=10.0)
+    assert torch.allclose(root_w, root) and torch.allclose(body_w, body)  # the parts are reported unweighted
+    expected = (10.0 * err[:, :5].sum() + err[:, 5:].sum()) / (err.shape[0] * (10.0 * 5 + 15))
+    assert torch.allclose(weighted, expected) and not torch.allclose(weighted, plain)

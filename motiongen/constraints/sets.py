@@ -297,7 +297,8 @@ def _entries(
     c: ConstraintSet, feats: KimodoFeatures, rotations: bool = False
 ) -> tuple[np.ndarray, list[int], np.ndarray]:
     """``(frames [K], columns [C], values [K, C])``: the feature entries one set pins (with
-    ``rotations``, a full-body set also pins every joint's global rotation)."""
+    ``rotations``, a full-body set also pins every joint's global rotation and an end-effector set
+    the rotations of the two limb joints above each chain base)."""
     sr, hd = feats.smooth_root_pos, feats.global_root_heading
     if isinstance(c, Root2DConstraintSet):
         cols = [sr.start, sr.start + 2]
@@ -316,6 +317,12 @@ def _entries(
         chains = [end_effector_joints(feats, name) for name in c.joint_names]
         joints = sorted({j for chain in chains for j in chain})
         bases = sorted({chain[0] for chain in chains})
+        if rotations:
+            # the limb above each chain base too (elbow and shoulder, knee and hip) as the stored pose
+            # has it: imputing the base alone leaves the limb to reach it, which the model does late
+            parents = c.skeleton.parents
+            limbs = {p for b in bases for p in (parents[b], parents[parents[b]] if parents[b] >= 0 else -1) if p > 0}
+            bases = sorted(set(bases) | limbs)
     else:
         joints = list(range(feats.num_joints))
         bases = joints if rotations else []

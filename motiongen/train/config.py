@@ -64,6 +64,11 @@ class KimodoTrainConfig:
         ema_decay: EMA of the weights (the exported model); the decay ramps up as
             ``min(ema_decay, (1 + step) / (10 + step))`` so early EMA weights are not the init.
         grad_clip: global gradient-norm clip (0 = off).
+        root_loss_weight: weight of the 5 global-root dims in the training loss (the loss is
+            ``(root_loss_weight * sum_root + sum_body) / (root_loss_weight * 5 + D - 5)`` per valid
+            frame; 1 = plain MSE, as KIMODO). The root is 5 of D dims and normalised by a spread of
+            metres, so centimetre errors hardly count in plain MSE; weighting it makes the root
+            stage denoise its input. Validation always reports plain MSE.
         text_dropout: probability a window's text is zeroed (trains the unconditional branch).
         constraint_probability: probability a window gets a random constraint mask.
         constraint_dropout: probability that mask is dropped again, independently of the text
@@ -104,6 +109,7 @@ class KimodoTrainConfig:
     min_lr_ratio: float = 0.05
     ema_decay: float = 0.999
     grad_clip: float = 1.0
+    root_loss_weight: float = 1.0
     text_dropout: float = 0.1
     constraint_probability: float = 0.5
     constraint_dropout: float = 0.1
@@ -158,6 +164,7 @@ class KimodoTrainConfig:
         self.min_lr_ratio = _float("min_lr_ratio", self.min_lr_ratio, 0.0, 1.0)
         self.ema_decay = _float("ema_decay", self.ema_decay, 0.0, 1.0, high_open=True)
         self.grad_clip = _float("grad_clip", self.grad_clip, 0.0, None)
+        self.root_loss_weight = _float("root_loss_weight", self.root_loss_weight, 0.0, None, low_open=True)
         for name in ("text_dropout", "constraint_probability", "constraint_dropout"):
             setattr(self, name, _float(name, getattr(self, name), 0.0, 1.0))
         for name in ("val_every", "checkpoint_every", "log_every"):

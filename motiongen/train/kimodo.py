@@ -227,15 +227,24 @@ def make_conditioning(
     return Conditioning(steps, x_t, batch.text * keep[:, None, None], batch.x0 * mask_t, mask_t)
 
 
-def masked_losses(pred: torch.Tensor, x0: torch.Tensor, pad_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(loss, root, body)``: x0 MSE over valid frames (all dims, the 5 root dims, the body dims)."""
+def masked_losses(
+    pred: torch.Tensor, x0: torch.Tensor, pad_mask: torch.Tensor, root_weight: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(loss, root, body)``: x0 MSE over valid frames (all dims, the 5 root dims, the body dims).
+
+    ``root_weight`` weights the root dims in ``loss`` (see ``KimodoTrainConfig.root_loss_weight``);
+    1 gives the plain MSE over all dims.
+    """
     valid = pad_mask[..., None].to(pred.dtype)
     err = (pred.float() - x0) ** 2 * valid
     frames = valid.sum().clamp_min(1.0)
     d = x0.shape[-1]
-    root = err[..., :5].sum() / (frames * 5)
-    body = err[..., 5:].sum() / (frames * (d - 5))
-    return err.sum() / (frames * d), root, body
+    root_sum, body_sum = err[..., :5].sum(), err[..., 5:].sum()
+    root = root_sum / (frames * 5)
+    body = body_sum / (frames * (d - 5))
+    if root_weight == 1.0:
+        return err.sum() / (frames * d), root, body
+    return (root_weight * root_sum + body_sum) / (frames * (root_weight * 5 + d - 5)), root, body
 
 
 # ==================================================================================================
@@ -566,7 +575,7 @@ def train_step(
     model = getattr(train_model, "module", train_model)
     with amp():
         pred = train_model(cond.x_t, cond.t, cond.text, cond.observed, cond.mask, batch.first_heading, batch.pad_mask)
-    loss, root_loss, body_loss = masked_losses(pred, batch.x0, batch.pad_mask)
+    loss, root_loss, body_loss = masked_losses(pred, batch.x0, batch.pad_mask, config.root_loss_weight)
     optimizer.zero_grad(set_to_none=True)
     if scaler is not None:
         scaler.scale(loss).backward()
