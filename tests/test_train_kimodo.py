@@ -354,6 +354,9 @@ def test_export_bundle_loads_and_samples(straight_run: Path, tmp_path: Path) -> 
     assert bundle.info["steps"] == 6 and bundle.skeleton.name == "smplx22"
     card = (out / "README.md").read_text()
     assert "CC BY-NC 4.0" in card and "steps: 6" in card and "wall time" in card
+    cfg = state["config"]
+    assert f"root dims weighted {cfg['root_loss_weight']:g}" in card
+    assert f"random constraints on {cfg['constraint_probability']} of the windows" in card
     text = torch.zeros(2, 1, bundle.config.text_dim)
     x0 = ddim_sample(bundle.denoiser, bundle.schedule, text=text, num_frames=20, steps=3,
                      generator=torch.Generator().manual_seed(0))

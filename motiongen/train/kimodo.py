@@ -960,6 +960,10 @@ def _model_card(state: Mapping[str, Any], use_ema: bool, params: int) -> str:
         f"- steps: {state['step']} (batch {train_cfg.get('batch_size')} x {hw.get('world_size', 1)} process(es), "
         f"windows {train_cfg.get('min_frames')}-{train_cfg.get('max_frames')} frames, lr {train_cfg.get('lr')}, "
         f"warm-up {train_cfg.get('warmup_steps')}, cosine to step {train_cfg.get('total_steps')})",
+        f"- objective: x0 MSE, root dims weighted {train_cfg.get('root_loss_weight', 1.0):g}; text dropout "
+        f"{train_cfg.get('text_dropout')}, random constraints on {train_cfg.get('constraint_probability')} of the "
+        f"windows (dropped again on {train_cfg.get('constraint_dropout')}); settings of the last resume (the "
+        "config file's comments record earlier values)",
         f"- frames seen: {state.get('frames_seen', 0)}",
         f"- hardware: {hw.get('device')} ({hw.get('cpu', '')}), {hw.get('world_size', 1)} process(es) x "
         f"{hw.get('threads_per_process')} thread(s){', ' + hw['gpu'] if hw.get('gpu') else ''}",
