@@ -19,7 +19,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import resource
 import statistics
 import sys
@@ -28,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from machine_info import machine_info
 
 from motiongen.pipelines import DEFAULT_MODEL
 from motiongen.pipelines.bundle import KIMODOBundle
@@ -43,22 +44,6 @@ def max_rss_mb() -> float:
     """Peak resident set size of this process so far, MB (ru_maxrss is KiB on Linux, bytes on macOS)."""
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / 1e6 if sys.platform == "darwin" else rss * 1024 / 1e6
-
-
-def machine(device: str) -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "load_average_1m": round(os.getloadavg()[0], 2),  # the machine may be shared: compare with the end
-        "device": device,
-    }
-    if device.startswith("cuda"):
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
 
 
 def sync(device: str) -> None:
@@ -77,7 +62,7 @@ def timed(pipe: KIMODOPipeline, device: str, **kwargs: Any) -> tuple[float, floa
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
-    host = machine(args.device)  # load average before the work
+    host = machine_info(args.device)  # load average before the work
     rss_start = max_rss_mb()
     start = time.perf_counter()
     bundle = KIMODOBundle.from_pretrained(args.model, device=args.device)

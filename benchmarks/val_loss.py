@@ -42,8 +42,6 @@ import contextlib
 import datetime
 import hashlib
 import json
-import os
-import platform
 import sys
 import time
 from dataclasses import dataclass, field
@@ -52,6 +50,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+from machine_info import machine_info
 
 from motiongen.errors import InputError, MotiongenError
 from motiongen.io.atomic import atomic_write_text
@@ -246,22 +245,6 @@ def format_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _machine(device: torch.device) -> dict[str, Any]:
-    out = {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "device": str(device),
-        "load_average_1m": round(os.getloadavg()[0], 2),
-    }
-    if device.type == "cuda":
-        out["gpu"] = torch.cuda.get_device_name(device)
-    return out
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--config", required=True, help="training config (.yaml or .json)")
@@ -297,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = {
         "benchmark": "val_loss",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": _machine(device),
+        "machine": machine_info(str(device)),
         "config": str(args.config),
         "overrides": overrides,
         "validation_config": {k: config.to_dict()[k] for k in (

@@ -244,12 +244,66 @@ def constraint_benchmark_block() -> str:
     return "\n".join(lines)
 
 
+EXAMPLE_TYPE_LABELS = {"fullbody": "full body", "end_effector": "end effectors", "root2d": "2D root"}
+EXAMPLE_ERROR_OF = {"fullbody": ("joint_cm", "joints (mean)"), "end_effector": ("chain_base_cm", "chain base"), "root2d": ("pelvis_xz_cm", "pelvis (x, z)")}
+
+
+def constraint_examples_block() -> str:
+    result = _load("constraint_examples.json")
+    settings, records = result["settings"], result["examples"]
+    info = result.get("model_info") or {}
+    steps = f", EMA weights after {info['steps']} training steps" if info.get("steps") is not None else ""
+    threads = result["machine"]["torch_threads"]
+    lines = [
+        f"KIMODO's shipped example constraint files: `python benchmarks/constraint_benchmark.py` runs them after the "
+        f"windows (`--examples-only` alone) on `{result['model']}`{steps} ({_machine(result)}, {threads} torch "
+        f"thread{'s' if threads != 1 else ''}; {result['wall_seconds']:.0f} s). Every SOMA example with a "
+        f"`constraints.json` (`{settings['examples']}`) is generated with its meta's prompt, frame count (duration x 30) "
+        f"and seed, {settings['steps']} DDIM steps (KIMODO's: 100), guidance {settings['cfg_constrained']}, "
+        f"{_imputation(settings.get('impute', 0.0))}; the constraints are read with `pipe.constraints_from_json` (the "
+        "SOMA poses mapped onto `smplx22`) and the errors are measured against those **mapped** targets at the "
+        "constrained frames (mean over entries, cm). *No constraints*: the same prompt and seed generated without "
+        "constraints (post-processed). **Reference**: KIMODO's own generated motion of the example (its `motion.npz`, "
+        "retargeted onto `smplx22`), scored against the same targets (*KIMODO's motion*) and the motion continuity is "
+        f"measured against (largest per-frame joint speed within {settings['continuity_radius_frames']} frames of a "
+        "constrained frame, ours over KIMODO's). Foot skate in m/s (post-processed). *Within bounds* (issue 4): "
+        f"post-processed error under the bound, continuity (post-processed) at most {settings['continuity_bound']:g}, "
+        "foot skate no worse than without constraints.",
+        "",
+        "| example | constraints @ frames | error of | raw | post-processed | no constraints | KIMODO's motion | bound "
+        "| continuity, raw / post-processed | foot skate: ours / no constraints / KIMODO's | within bounds |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    rows = passed = 0
+    for rec in records:
+        skate = rec["foot_skate"]
+        for ctype, entry in rec["types"].items():
+            metric, error_of = EXAMPLE_ERROR_OF[ctype]
+            err = {s: e[metric]["mean"] for s, e in entry["errors"].items()}
+            frames = entry["frames"]
+            where = f"all {rec['num_frames']}" if len(frames) == rec["num_frames"] else ", ".join(map(str, frames))
+            kinds = f" ({', '.join(sorted(set(entry['constraints'])))})" if ctype == "end_effector" else ""
+            failed = [k.replace("_", " ") for k, ok in entry["checks"].items() if not ok]
+            rows, passed = rows + 1, passed + (not failed)
+            lines.append(
+                f"| {rec['name']} | {EXAMPLE_TYPE_LABELS[ctype]}{kinds} @ {where} | {error_of} | {err['raw']:.1f} | "
+                f"{err['postprocessed']:.1f} | {err['unconstrained_postprocessed']:.1f} | {err['reference']:.1f} | "
+                f"< {settings['bounds_cm'][ctype]:g} | {entry['continuity']['raw']:.2f} / "
+                f"{entry['continuity']['postprocessed']:.2f} | {skate['postprocessed']:.3f} / "
+                f"{skate['unconstrained_postprocessed']:.3f} / {skate['reference']:.3f} | "
+                f"{'yes' if not failed else 'no: ' + ', '.join(failed)} |"
+            )
+    lines += ["", f"**{passed} of {rows} rows within bounds.**"]
+    return "\n".join(lines)
+
+
 BLOCKS = {
     "dataset-stats": dataset_block,
     "benchmarks": benchmarks_block,
     "prompt-checks": prompt_checks_block,
     "generate-speed": generate_speed_block,
     "constraint-benchmark": constraint_benchmark_block,
+    "constraint-examples": constraint_examples_block,
 }
 
 

@@ -4,14 +4,14 @@ the tiny bundle of test_pipeline.py is untrained)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from test_pipeline import CMU_ASF, CMU_CLIPS, make_tiny_bundle
+
+from benchmark_scripts import load_benchmark
 
 from motiongen.pipelines.kimodo import KIMODOPipeline
 
@@ -20,11 +20,7 @@ FRAMES = 40  # the tiny bundle generates at most 64
 
 
 def _load_benchmark():
-    spec = importlib.util.spec_from_file_location("constraint_benchmark", ROOT / "benchmarks" / "constraint_benchmark.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("constraint_benchmark")
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +105,41 @@ def test_run_case_summary_and_json(bench, pipe: KIMODOPipeline, clips) -> None:
     json.loads(json.dumps(records))  # plain JSON types only
     table = bench.format_tables(summary, bench.TYPES)
     assert "real test windows" in table and all(t in table for t in bench.TYPES)
+
+
+@pytest.fixture(scope="module")
+def long_pipe(tmp_path_factory: pytest.TempPathFactory, data_dir: Path, cache_dir: Path) -> KIMODOPipeline:
+    """Room for KIMODO's example lengths (150-300 frames); the bundle test_constrained_cli.py also uses."""
+    path = make_tiny_bundle(tmp_path_factory.getbasetemp() / "tiny_kimodo_bundle_304", data_dir, cache_dir, max_frames=304)
+    return KIMODOPipeline.from_pretrained(path, text_cache_dir=tmp_path_factory.getbasetemp() / "text_cache")
+
+
+def test_shipped_kimodo_examples(bench, long_pipe: KIMODOPipeline, raw) -> None:
+    """The examples part: every SOMA example with a constraints.json loads (meta frames = its motion's),
+    KIMODO's own motion scored as ours is its own continuity reference, and the records render."""
+    folder = raw("kimodo") / bench.EXAMPLES_SUBDIR
+    names = [d.name for d in bench.example_dirs(folder)]
+    assert names == ["03_full_body_keyframes", "04_ee_constraint", "05_root_path", "06_root_waypoints", "07_mixed_constraints"]
+    example = bench.load_example(long_pipe, folder / "07_mixed_constraints")
+    assert example.num_frames == 152 and example.reference.shape == (152, 22, 3)
+    errors = bench.example_errors(example.constraints, example.reference, example.reference_smooth_xz, long_pipe.bundle.features)
+    assert set(errors) == {"fullbody", "root2d"} and errors["fullbody"]["joint_cm"].shape == (1,)
+    assert errors["root2d"]["pelvis_xz_cm"].shape == (152,)
+    assert bench.continuity(example.reference, example.reference, bench.example_frames(example, "fullbody")) == pytest.approx(1.0)
+
+    records, timings = bench.run_examples(long_pipe, folder, 2, progress=False)
+    assert [r["name"] for r in records] == names and sorted(timings) == sorted(bench.EXAMPLE_SETTINGS[:-1])
+    by_name = {r["name"]: r for r in records}
+    assert set(by_name["04_ee_constraint"]["types"]) == {"end_effector"}
+    assert by_name["04_ee_constraint"]["types"]["end_effector"]["errors"]["raw"]["chain_base_cm"]["n"] == 4 * 2
+    assert by_name["05_root_path"]["num_frames"] == 300
+    for rec in records:
+        assert rec["raw_features_identical"]
+        for entry in rec["types"].values():
+            assert set(entry["errors"]) == set(bench.EXAMPLE_SETTINGS) and set(entry["continuity"]) == set(bench.EXAMPLE_SETTINGS)
+            assert entry["continuity"]["reference"] == pytest.approx(1.0)
+    # post-processing meets full-body keyframes: targets and scored frames line up
+    assert by_name["03_full_body_keyframes"]["types"]["fullbody"]["errors"]["postprocessed"]["joint_cm"]["mean"] < 1.0
+    json.loads(json.dumps(records))  # plain JSON types only
+    table = bench.format_examples_table(records)
+    assert table.count("\n") == 1 + 6  # header rule + one row per example and type (07 has two)

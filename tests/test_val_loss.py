@@ -5,15 +5,15 @@ across a mid-run change of ``constraint_probability``; bundles and statistics gr
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from test_train_kimodo import feature_cache, features_dir, tiny_config, tiny_dataset  # noqa: F401 - fixtures
+
+from benchmark_scripts import load_benchmark
 
 from motiongen.train.config import KimodoTrainConfig
 from motiongen.train.kimodo import DistInfo, export_bundle, list_checkpoints, prepare_data, read_metrics, train_kimodo
@@ -23,11 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("val_loss_benchmark", ROOT / "benchmarks" / "val_loss.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("val_loss")
 
 
 @pytest.fixture(scope="module")
