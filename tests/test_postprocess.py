@@ -481,3 +481,37 @@ def test_bad_input_raises_input_error_naming_the_field(clips) -> None:
     with pytest.raises(InputError) as info:
         correct_trajectory(ref, np.zeros((10, 2)), margin, (0.0, 1.0, 1.0))
     assert info.value.field == "weights"
+
+
+def test_falloff_is_eased_over_time_and_within_contact_frames_only() -> None:
+    from motiongen.postprocess.correct import FALLOFF_EASE_FRAMES, _smooth_in_time
+
+    # one contact run of 20 frames whose goal leaves the leg's reach at frame 10: the per-frame falloff
+    # jumps 1 -> 0; eased, no step between neighbouring frames is larger than one window's share
+    frames = np.arange(5, 25)
+    weight = (frames < 15).astype(float)
+    eased = _smooth_in_time(weight, frames, 30)
+    assert np.abs(np.diff(eased)).max() <= 1.0 / (2 * FALLOFF_EASE_FRAMES + 1) + 1e-12
+    assert eased[0] == 1.0 and eased[-1] == 0.0  # the run's ends keep their own weight (not eroded by gaps)
+    # two runs: frames outside them do not count, so a fully reached short run stays fully reached
+    frames = np.array([0, 1, 2, 10, 11, 12])
+    np.testing.assert_array_equal(_smooth_in_time(np.ones(6), frames, 15), np.ones(6))
+
+
+def test_toe_clean_up_does_not_snap_a_lifted_foot(clips) -> None:
+    """A toe predicted planted while the foot is far above the floor is a mispredicted contact: the
+    ankle turns by at most MAX_TOE_TURN (plus what the re-smoothing carries), not straight down."""
+    from motiongen.postprocess.correct import MAX_TOE_TURN
+
+    motion = clips["standing"]
+    skeleton = motion.skeleton
+    root = motion.root_translation + [0.0, 0.3, 0.0]  # feet 30 cm up in the air
+    contacts = np.ones((motion.num_frames, 4), dtype=bool)
+    local, _ = correct_motion(motion.local_rotations, root, skeleton, contacts)
+    glob_before = skeleton.forward_kinematics(motion.local_rotations, root)[0]
+    glob_after = skeleton.forward_kinematics(local, root)[0]
+    for name in ("left_ankle", "right_ankle"):
+        j = skeleton.index(name)
+        rel = np.swapaxes(glob_before[:, j], -1, -2) @ glob_after[:, j]
+        turn = np.arccos(np.clip((np.trace(rel, axis1=-2, axis2=-1) - 1) / 2, -1, 1))
+        assert turn.max() <= MAX_TOE_TURN + 1e-6, name

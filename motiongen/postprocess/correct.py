@@ -20,6 +20,8 @@ all its frames together.
 
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +58,13 @@ SOMA_ABOVE_GROUND = 0.02
 _FOOT_COLUMNS = {"left_foot": (0, 1), "right_foot": (2, 3)}
 #: Fixed-point iterations projecting a planted toe to floor height at constant bone length.
 _TOE_ITERATIONS = 10
+#: Largest ankle turn (radians) the toe clean-up makes on one frame. A planted toe that needs more
+#: (the ankle high above the floor, or the toe straight below it, where the projection's direction
+#: is unstable) is not a skating toe but a contact the model mispredicted; forcing it would snap the
+#: foot within a frame, so such frames are left to the re-smoothing (KIMODO applies every one).
+MAX_TOE_TURN = math.radians(30.0)
+#: Frames over which the reach-falloff weight is eased (see :func:`_smooth_in_time`).
+FALLOFF_EASE_FRAMES = 4
 
 
 @dataclass
@@ -360,7 +369,7 @@ def _contact_leg_ik(
     local_hip, local_knee, _, _ = _two_bone_locals(
         glob, pos, skeleton, ankle, frames, goal[frames], BEND_HINTS[key]
     )
-    weight = reach_falloff(pos[frames, hip], pos[frames, knee], pos[frames, ankle], goal[frames])
+    weight = _smooth_in_time(reach_falloff(pos[frames, hip], pos[frames, knee], pos[frames, ankle], goal[frames]), frames, t)
     new = local.copy()
     new[frames, hip] = slerp_rotation(local[frames, hip], local_hip, weight)
     new[frames, knee] = slerp_rotation(local[frames, knee], local_knee, weight)
@@ -368,6 +377,25 @@ def _contact_leg_ik(
     glob_knee = _parent_global(glob, frames, skeleton.parents[hip]) @ new[frames, hip] @ new[frames, knee]
     new[frames, ankle] = np.swapaxes(glob_knee, -1, -2) @ glob[frames, ankle]
     return _resmooth(local, new, [hip, knee, ankle], use | masked)
+
+
+def _smooth_in_time(weight: np.ndarray, frames: np.ndarray, num_frames: int) -> np.ndarray:
+    """The reach-falloff ``weight`` of ``frames`` eased over time: a moving minimum, then a moving
+    mean, over ``FALLOFF_EASE_FRAMES`` frames each side, among ``frames`` only.
+
+    The falloff drops from 1 to 0 within 1 % of the leg's reach, so where the pelvis carries the
+    goal out of reach it would switch the IK off between two frames and snap the leg (KIMODO's
+    per-frame weight does); eased, the leg lets go over a few frames.
+    """
+    k = FALLOFF_EASE_FRAMES
+    full = np.full(num_frames + 2 * k, np.nan)
+    full[frames + k] = weight
+    windows = np.lib.stride_tricks.sliding_window_view(full, 2 * k + 1)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows lie outside ``frames``
+        eroded = np.pad(np.nanmin(windows, -1), k, constant_values=np.nan)
+        eased = np.nanmean(np.lib.stride_tricks.sliding_window_view(eroded, 2 * k + 1), -1)
+    return eased[frames]
 
 
 def _toe_joint(skeleton: Skeleton, key: str, ankle: int) -> int:
@@ -419,6 +447,13 @@ def _contact_toe_ik(
         offset = goal - a
         goal = a + offset * (length / np.maximum(np.linalg.norm(offset, axis=-1, keepdims=True), 1e-9))
     delta = one_bone_ik(a, b, goal)
+    turn = np.arccos(np.clip((np.trace(delta, axis1=-2, axis2=-1) - 1.0) / 2.0, -1.0, 1.0))
+    small = turn <= MAX_TOE_TURN
+    frames, delta = frames[small], delta[small]
+    use = np.zeros(t, dtype=bool)
+    use[frames] = True
+    if frames.size == 0:
+        return local
     new = local.copy()
     new[frames, ankle] = np.swapaxes(glob[frames, skeleton.parents[ankle]], -1, -2) @ delta @ glob[frames, ankle]
     return _resmooth(local, new, [ankle], use | masked)
