@@ -206,14 +206,15 @@ def test_fullbody_constraint_reproduces_encoded_features(motion, smplx, feats):
     np.testing.assert_allclose(observed[frames][:, cols], encoded[frames][:, cols], rtol=0, atol=2e-6)
 
     # for imputation (rotations=True) the sets also give rotations the model input leaves out: every
-    # joint of a full-body pose, and the two limb joints above each chain base of an end effector
+    # joint of a full-body pose, and every joint from the root down to each chain base of an end effector
     rot = feats.global_rot_data
     observed, mask = constraint_features([fb], feats, motion.num_frames, rotations=True)
     assert mask[frames][:, rot].all() and mask[frames].sum() == len(frames) * (5 + 9 * 22)
     np.testing.assert_allclose(observed[frames][:, rot], encoded[frames][:, rot], rtol=0, atol=2e-6)
     observed, mask = constraint_features([ee], feats, motion.num_frames, rotations=True)
     rotated = sorted({(c - rot.start) // 6 for c in np.flatnonzero(mask[frames[1]]) if rot.start <= c < rot.stop})
-    limbs = ["left_hip", "left_knee", "left_ankle", "right_shoulder", "right_elbow", "right_wrist"]
+    limbs = ["pelvis", "left_hip", "left_knee", "left_ankle", "spine1", "spine2", "spine3", "right_collar",
+             "right_shoulder", "right_elbow", "right_wrist"]
     assert rotated == sorted(smplx.indices(limbs))
     np.testing.assert_allclose(observed[frames][:, rot][mask[frames][:, rot]], encoded[frames][:, rot][mask[frames][:, rot]], atol=2e-6)
 

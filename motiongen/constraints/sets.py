@@ -298,7 +298,7 @@ def _entries(
 ) -> tuple[np.ndarray, list[int], np.ndarray]:
     """``(frames [K], columns [C], values [K, C])``: the feature entries one set pins (with
     ``rotations``, a full-body set also pins every joint's global rotation and an end-effector set
-    the rotations of the two limb joints above each chain base)."""
+    the rotations of every joint from the root down to each chain base)."""
     sr, hd = feats.smooth_root_pos, feats.global_root_heading
     if isinstance(c, Root2DConstraintSet):
         cols = [sr.start, sr.start + 2]
@@ -318,11 +318,17 @@ def _entries(
         joints = sorted({j for chain in chains for j in chain})
         bases = sorted({chain[0] for chain in chains})
         if rotations:
-            # the limb above each chain base too (elbow and shoulder, knee and hip) as the stored pose
-            # has it: imputing the base alone leaves the limb to reach it, which the model does late
+            # every joint between the root and each chain base too (arm, collar and spine for a hand;
+            # the leg for a foot), as the stored pose has them: imputing the base alone leaves the body
+            # to reach it, which the model does late or not at all
             parents = c.skeleton.parents
-            limbs = {p for b in bases for p in (parents[b], parents[parents[b]] if parents[b] >= 0 else -1) if p > 0}
-            bases = sorted(set(bases) | limbs)
+            chain = set()
+            for b in bases:
+                j = parents[b]
+                while j >= 0:
+                    chain.add(j)
+                    j = parents[j]
+            bases = sorted(set(bases) | chain)
     else:
         joints = list(range(feats.num_joints))
         bases = joints if rotations else []
