@@ -624,7 +624,13 @@ def train_kimodo(
     info = _setup_distributed("cuda" if want_cuda else "cpu")
     saved_threads = torch.get_num_threads()
     try:
-        return _train(cfg, info, resume, started, TwoStageDenoiser, CosineSchedule, DiffusionConfig)
+        path = _train(cfg, info, resume, started, TwoStageDenoiser, CosineSchedule, DiffusionConfig)
+        if info.initialized_here:
+            # tear down together (only on success: a rank that failed must not wait for the others):
+            # a rank that destroyed its group while the other still wrote its checkpoint and log was
+            # seen to abort in gloo's teardown ("terminate called without an active exception")
+            torch.distributed.barrier()
+        return path
     finally:
         # leave the process as it was (train_kimodo may be called from a larger program)
         torch.set_num_threads(saved_threads)
