@@ -63,6 +63,7 @@ def main() -> int:
     parser.add_argument("--model", default="motiongen/kimodo-smplx")
     parser.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the pipeline's)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--cfg-weight", type=float, default=None, help="regular guidance weight (default: the pipeline's)")
     args = parser.parse_args()
     torch.set_num_threads(min(2, os.cpu_count() or 1))
 
@@ -71,13 +72,17 @@ def main() -> int:
     pipe = KIMODOPipeline.from_pretrained(args.model)
     skeleton = pipe.bundle.skeleton
     fps = pipe.bundle.features.fps
-    options = {} if args.steps is None else {"steps": args.steps}
+    options: dict = {} if args.steps is None else {"steps": args.steps}
+    if args.cfg_weight is not None:
+        options["cfg"] = ("regular", args.cfg_weight)
+    settings: dict = {}
     measures: dict[str, dict[int, dict[str, float]]] = {}
     start = time.perf_counter()
     for key, prompt in PROMPTS.items():
         measures[key] = {}
         for seed in SEEDS:
             out = pipe.text_to_motion(prompt, num_frames=FRAMES, seed=seed, **options)
+            settings = {k: out.info[k] for k in ("steps", "cfg_type", "cfg_weights", "postprocess")}
             pos = np.asarray(out.posed_joints[0], dtype=np.float64)
             heading = heading_angles(pos, skeleton)
             measures[key][seed] = {
@@ -119,6 +124,7 @@ def main() -> int:
         "model_info": pipe.bundle.info,
         "frames": FRAMES,
         "steps": args.steps,
+        "settings": settings,
         "seeds": list(SEEDS),
         "prompts": PROMPTS,
         "real_foot_skate_test_split": skate_real,

@@ -111,14 +111,23 @@ def benchmarks_block() -> str:
     return "\n".join(lines)
 
 
+def _sampling(settings: dict | None) -> str:
+    """``; 25 DDIM steps, guidance regular 2.0, post-processed`` from a run's recorded settings."""
+    if not settings:
+        return ""
+    weights = " / ".join(f"{w:g}" for w in settings.get("cfg_weights", []))
+    post = "post-processed" if settings.get("postprocess") else "raw model output"
+    return f"; {settings['steps']} DDIM steps, guidance {settings['cfg_type']} {weights}, {post}".rstrip()
+
+
 def prompt_checks_block() -> str:
     result = _load("prompt_checks.json")
     info = result.get("model_info") or {}
     lines = [
         f"`python benchmarks/prompt_checks.py` on `{result['model']}` ({_machine(result)}; "
         f"{result['frames']} frames, seeds {', '.join(map(str, result['seeds']))}; a check passes with at least 4 of 5 "
-        f"seeds; measured on the output joints). Foot-skate reference: the test split of our dataset, same code, "
-        f"{result['real_foot_skate_test_split']:.3f} m/s.",
+        f"seeds; measured on the output joints{_sampling(result.get('settings'))}). Foot-skate reference: the test "
+        f"split of our dataset, same code, {result['real_foot_skate_test_split']:.3f} m/s.",
         "",
         "| check | seeds passing | passed |",
         "|---|---:|---|",
