@@ -289,3 +289,33 @@ def test_top_level_names_of_the_seed_api() -> None:
     assert motiongen.KIMODOPipeline is KIMODOPipeline and motiongen.KIMODOBundle is Bundle
     with pytest.raises(AttributeError):
         motiongen.NoSuchThing  # noqa: B018
+
+
+def test_bundle_sampling_recommendation_round_trips_and_sets_the_default_guidance(
+    tiny_bundle: Path, text_cache: Path, tmp_path: Path
+) -> None:
+    bundle = KIMODOBundle.from_pretrained(tiny_bundle)
+    assert bundle.sampling == {}
+    plain = KIMODOPipeline(bundle, text_cache_dir=text_cache)
+    assert plain.default_cfg() == ("regular", 2.0) and plain.default_cfg(constrained=True) == ("separated", (2.0, 2.0))
+    bundle.sampling = {"cfg": ["regular", 3.0], "constrained_cfg": ["separated", [2.5, 1.5]]}
+    bundle.save_pretrained(tmp_path / "tuned")
+    index = json.loads((tmp_path / "tuned" / "model_index.json").read_text())
+    assert index["sampling"] == {"cfg": ["regular", 3.0], "constrained_cfg": ["separated", [2.5, 1.5]]}
+    pipe = KIMODOPipeline.from_pretrained(tmp_path / "tuned", text_cache_dir=text_cache)
+    out = pipe.text_to_motion("A person walks.", num_frames=12, seed=0, steps=2, postprocess=False)
+    assert out.info["cfg_type"] == "regular" and out.info["cfg_weights"] == [3.0]
+    out = pipe.text_to_motion("A person walks.", num_frames=12, seed=0, steps=2, postprocess=False, cfg_weight=1.5)
+    assert out.info["cfg_weights"] == [1.5]  # a call's own guidance wins
+    path = pipe.root2d_constraint([0, 11], [[0.0, 0.0], [0.3, 0.5]])
+    out = pipe.constrained_motion("A person walks.", 12, constraints=[path], seed=0, steps=2, postprocess=False)
+    assert out.info["cfg_type"] == "separated" and out.info["cfg_weights"] == [2.5, 1.5]
+    # a malformed recommendation is refused when the model loads, naming the field
+    index["sampling"] = {"cfg": ["regular", "strong"]}
+    (tmp_path / "tuned" / "model_index.json").write_text(json.dumps(index))
+    with pytest.raises(InputError, match=r"sampling\.cfg"):
+        KIMODOBundle.from_pretrained(tmp_path / "tuned")
+    index["sampling"] = {"temperature": 0.7}
+    (tmp_path / "tuned" / "model_index.json").write_text(json.dumps(index))
+    with pytest.raises(InputError, match="unknown sampling setting 'temperature'"):
+        KIMODOBundle.from_pretrained(tmp_path / "tuned")

@@ -144,6 +144,10 @@ class KIMODOBundle:
         text_encoder_spec: reference to the text encoder (see the module docstring).
         model_card: README.md text.
         info: free-form provenance (data, splits, steps, hardware, wall time, licence, ...).
+        sampling: the model's recommended sampling settings, used where a call gives none:
+            ``cfg`` (``[type, weight(s)]`` without constraints) and ``constrained_cfg`` (with them).
+            Stored as ``"sampling"`` in ``model_index.json``; missing keys fall back to KIMODO's
+            defaults (regular 2.0; separated 2.0 / 2.0).
     """
 
     denoiser: Any  # TwoStageDenoiser (imported lazily: the model package loads torch modules)
@@ -154,6 +158,7 @@ class KIMODOBundle:
     text_encoder_spec: dict[str, Any] = field(default_factory=lambda: {"type": "minilm"})
     model_card: str = ""
     info: dict[str, Any] = field(default_factory=dict)
+    sampling: dict[str, Any] = field(default_factory=dict)
 
     # ----------------------------------------------------------------------------------------------
     @classmethod
@@ -168,6 +173,7 @@ class KIMODOBundle:
         model_card: str = "",
         info: Mapping[str, Any] | None = None,
         state_dict: Mapping[str, torch.Tensor] | None = None,
+        sampling: Mapping[str, Any] | None = None,
     ) -> "KIMODOBundle":
         """A bundle around a new TwoStageDenoiser(config, stats) (random init, or ``state_dict``).
 
@@ -192,6 +198,7 @@ class KIMODOBundle:
             text_encoder_spec=dict(text_encoder_spec or {"type": "minilm"}),
             model_card=model_card,
             info=dict(info or {}),
+            sampling=dict(sampling or {}),
         )
 
     @property
@@ -263,6 +270,7 @@ class KIMODOBundle:
                 model_card=card_path.read_text() if card_path.is_file() else "",
                 info=index.get("info") or {},
                 state_dict=state,
+                sampling=_check_sampling(index.get("sampling") or {}, root / INDEX_FILE),
             )
         except RuntimeError as exc:  # load_state_dict: missing/unexpected keys or shape mismatch
             raise InputError(f"weights do not match the denoiser config ({exc})", path=weights_path) from None
@@ -329,6 +337,8 @@ class KIMODOBundle:
                 "weights_dtype": weights_dtype,
                 "info": {k: v for k, v in self.info.items() if k != "path"},
             }
+            if self.sampling:
+                index["sampling"] = self.sampling
             (tmp / INDEX_FILE).write_text(json.dumps(index, indent=1, default=str))
             _replace_dir(tmp, out)
         except BaseException:
@@ -373,6 +383,25 @@ def _replace_dir(tmp: Path, out: Path) -> None:
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+SAMPLING_KEYS = ("cfg", "constrained_cfg")
+
+
+def _check_sampling(sampling: Any, path: Path) -> dict[str, Any]:
+    """The ``sampling`` entry of a model index, checked: known keys, guidance a pipeline accepts."""
+    from motiongen.pipelines.kimodo import resolve_cfg
+
+    if not isinstance(sampling, dict):
+        raise InputError(f"'sampling' must be an object, got {type(sampling).__name__}", path=path, field="sampling")
+    for key, value in sampling.items():
+        if key not in SAMPLING_KEYS:
+            raise InputError(f"unknown sampling setting '{key}'; known: {', '.join(SAMPLING_KEYS)}", path=path, field="sampling")
+        try:
+            resolve_cfg(tuple(value) if isinstance(value, list) else value)
+        except InputError as exc:
+            raise InputError(str(exc), path=path, field=f"sampling.{key}") from None
+    return dict(sampling)
 
 
 def _default_card(bundle: KIMODOBundle) -> str:

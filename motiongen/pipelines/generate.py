@@ -357,7 +357,7 @@ def generate_command(args: argparse.Namespace) -> int:
         raise InputError(f"give 1 or 2 weights, got {len(weights)}", field="--cfg-weight")
     cfg = resolve_cfg(None, args.cfg_type, weights)  # checked now
     if args.cfg_type is None and weights is None:
-        cfg = None  # the pipeline's default: regular 2.0, or separated (2.0, 2.0) with constraints (KIMODO's)
+        cfg = None  # the pipeline default: the model's recommended guidance, else KIMODO's
     root_margin = None
     if args.root_margin is not None:
         root_margin = _float(args.root_margin, "--root-margin")

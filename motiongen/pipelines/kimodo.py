@@ -151,6 +151,14 @@ class KIMODOPipeline(ConstraintTasks):
         )
 
     # ----------------------------------------------------------------------------------------------
+    def default_cfg(self, constrained: bool = False) -> tuple[str, Any]:
+        """The guidance used when a call gives none: the bundle's recommendation
+        (``bundle.sampling["cfg"]`` / ``["constrained_cfg"]``), else KIMODO's defaults."""
+        value = self.bundle.sampling.get("constrained_cfg" if constrained else "cfg")
+        if value is None:
+            return DEFAULT_CONSTRAINED_CFG if constrained else DEFAULT_CFG
+        return tuple(value) if isinstance(value, list) else value
+
     @property
     def max_frames(self) -> int:
         return self.bundle.max_frames
@@ -324,7 +332,7 @@ class KIMODOPipeline(ConstraintTasks):
         num_samples: int = 1,
         seed: int | None = None,
         steps: int = 25,
-        cfg: tuple[str, Any] | str | None = DEFAULT_CFG,
+        cfg: tuple[str, Any] | str | None = None,
         *,
         cfg_type: str | None = None,
         cfg_weight: float | Sequence[float] | None = None,
@@ -343,7 +351,8 @@ class KIMODOPipeline(ConstraintTasks):
             seed: seeds the initial noise (same seed, same inputs, same device -> same motion);
                 ``None`` draws one (recorded in ``output.info["seed"]``).
             steps: DDIM steps (1 .. 1000); KIMODO uses 100, 25 is close on CPU budgets.
-            cfg: ``(type, weight(s))`` guidance; or give ``cfg_type`` / ``cfg_weight`` (see :func:`resolve_cfg`).
+            cfg: ``(type, weight(s))`` guidance; or give ``cfg_type`` / ``cfg_weight`` (see :func:`resolve_cfg`);
+                default :meth:`default_cfg` (the bundle's recommendation, else regular 2.0).
             first_heading: heading of frame 0 in radians (0 faces +Z).
             postprocess: clean foot skate with the predicted contacts
                 (:func:`motiongen.postprocess.correct_motion`); ``False`` returns the raw model output.
@@ -360,7 +369,7 @@ class KIMODOPipeline(ConstraintTasks):
         num_samples = self._check_count(num_samples, "num_samples")
         steps = self._check_steps(steps)
         seed = self._check_seed(seed)
-        guidance = resolve_cfg(cfg, cfg_type, cfg_weight)
+        guidance = resolve_cfg(cfg if cfg is not None else self.default_cfg(constrained=False), cfg_type, cfg_weight)
         heading = self._check_heading(first_heading)
 
         text = self.encode_text(prompts).repeat_interleave(num_samples, 0)
@@ -468,7 +477,7 @@ class KIMODOPipeline(ConstraintTasks):
             # post-processing takes one whole pose per frame: two constraints storing different poses
             # for one frame fail here, before any sampling, not after it
             pose_targets(user, total, self.bundle.skeleton)
-        guidance = resolve_cfg(cfg if cfg is not None else (DEFAULT_CONSTRAINED_CFG if user else DEFAULT_CFG), cfg_type, cfg_weight)
+        guidance = resolve_cfg(cfg if cfg is not None else self.default_cfg(constrained=bool(user)), cfg_type, cfg_weight)
         margin = self._check_margin(root_margin)
         features = self._generate_segments(
             prompts, frames, lengths, ntr, user, num_samples, steps, guidance, seed, first_heading, progress, impute
@@ -518,8 +527,9 @@ class KIMODOPipeline(ConstraintTasks):
                 :meth:`constraints_from_json`); frame indices must lie in ``[0, num_frames)``.
                 Conflicting targets on one frame raise :class:`~motiongen.constraints.sets.ConstraintConflictError`.
             num_samples, seed, steps: as :meth:`text_to_motion`.
-            cfg: guidance; default ``("separated", (2.0, 2.0))`` (text, constraint) with constraints,
-                ``("regular", 2.0)`` without (KIMODO's defaults).
+            cfg: guidance; default :meth:`default_cfg`: the bundle's recommendation, else KIMODO's
+                ``("separated", (2.0, 2.0))`` (text, constraint) with constraints and ``("regular", 2.0)``
+                without.
             postprocess: clean foot skate with the predicted contacts and solve IK so constrained
                 joints meet their targets (:func:`motiongen.postprocess.correct_motion`).
             root_margin: how far (m) the pelvis may stay from a 2D-root target after post-processing.
