@@ -302,6 +302,14 @@ def test_bundle_sampling_recommendation_round_trips_and_sets_the_default_guidanc
     bundle.save_pretrained(tmp_path / "tuned")
     index = json.loads((tmp_path / "tuned" / "model_index.json").read_text())
     assert index["sampling"] == {"cfg": ["regular", 3.0], "constrained_cfg": ["separated", [2.5, 1.5]]}
+    card = (tmp_path / "tuned" / "README.md").read_text()
+    assert "## Recommended sampling" in card and "- guidance without constraints: regular 3\n" in card
+    assert "- guidance with constraints: separated 2.5 / 1.5\n" in card
+    plain_bundle = KIMODOBundle.from_pretrained(tmp_path / "tuned")
+    plain_bundle.sampling = {}
+    plain_bundle.save_pretrained(tmp_path / "plain")  # the section goes with the setting, the rest of the card stays
+    plain_card = (tmp_path / "plain" / "README.md").read_text()
+    assert "Recommended sampling" not in plain_card and plain_card.strip() == card.split("## Recommended sampling")[0].strip()
     pipe = KIMODOPipeline.from_pretrained(tmp_path / "tuned", text_cache_dir=text_cache)
     out = pipe.text_to_motion("A person walks.", num_frames=12, seed=0, steps=2, postprocess=False)
     assert out.info["cfg_type"] == "regular" and out.info["cfg_weights"] == [3.0]

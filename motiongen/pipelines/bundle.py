@@ -314,7 +314,7 @@ class KIMODOBundle:
             )
             (tmp / SKELETON_FILE).write_text(self.skeleton.to_json())
             self.stats.save(tmp / STATS_FILE)
-            (tmp / CARD_FILE).write_text(self.model_card or _default_card(self))
+            (tmp / CARD_FILE).write_text(_with_sampling(self.model_card or _default_card(self), self.sampling))
             index = {
                 "_class_name": "KIMODOBundle",
                 "format": BUNDLE_FORMAT,
@@ -402,6 +402,26 @@ def _check_sampling(sampling: Any, path: Path) -> dict[str, Any]:
         except InputError as exc:
             raise InputError(str(exc), path=path, field=f"sampling.{key}") from None
     return dict(sampling)
+
+
+SAMPLING_HEADING = "## Recommended sampling"
+
+
+def _with_sampling(card: str, sampling: Mapping[str, Any]) -> str:
+    """``card`` with its recommended-sampling section rewritten from ``sampling`` (none: removed)."""
+    head, _, rest = card.partition(SAMPLING_HEADING)
+    tail = rest[rest.find("\n## ") :] if "\n## " in rest else ""
+    card = head.rstrip("\n") + ("\n" + tail if tail else "\n")
+    if not sampling:
+        return card
+    names = {"cfg": "guidance without constraints", "constrained_cfg": "guidance with constraints"}
+    lines = []
+    for key, value in sampling.items():
+        kind, *weights = value if isinstance(value, (list, tuple)) else [value]
+        flat = [w for item in weights for w in (item if isinstance(item, (list, tuple)) else [item])]
+        lines.append(f"- {names[key]}: {kind} {' / '.join(f'{w:g}' for w in flat)}".rstrip())
+    section = "\n".join([SAMPLING_HEADING, "", 'Used when a call gives none (`model_index.json`, "sampling"):', *lines, ""])
+    return card.rstrip("\n") + "\n\n" + section
 
 
 def _default_card(bundle: KIMODOBundle) -> str:
