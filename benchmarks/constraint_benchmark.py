@@ -776,9 +776,9 @@ def run_windows(args: argparse.Namespace, pipe: Any) -> int:
             "steps": args.steps,
             "seed": args.seed,
             "case_seeds": [c.seed for c in cases],
-            "cfg_constrained": args.cfg_type or "separated (2.0, 2.0)",
+            "cfg_constrained": args.cfg_type or guidance_text(pipe.default_cfg(constrained=True)),
             "impute": args.impute if args.impute is not None else DEFAULT_IMPUTE,
-            "cfg_unconstrained": "regular 2.0",
+            "cfg_unconstrained": guidance_text(pipe.default_cfg()),
             "quick": bool(args.quick),
             "types": list(TYPES),
             "end_effector_interval_frames": INTERVAL_FRAMES,
@@ -798,6 +798,14 @@ def run_windows(args: argparse.Namespace, pipe: Any) -> int:
         f"with and without post-processing: {identical}; {result['wall_seconds']:.0f} s; wrote {args.output}"
     )
     return 0
+
+
+def guidance_text(cfg: Any) -> str:
+    """``separated (2.0, 2.0)`` / ``regular 3.0``: the guidance a pipeline default resolves to."""
+    from motiongen.pipelines.kimodo import resolve_cfg
+
+    kind, weights = resolve_cfg(cfg)
+    return f"{kind} ({', '.join(f'{w:.1f}' for w in weights)})" if len(weights) > 1 else f"{kind} {weights[0]:.1f}"
 
 
 def examples_main(args: argparse.Namespace, pipe: Any) -> int:
@@ -820,8 +828,8 @@ def examples_main(args: argparse.Namespace, pipe: Any) -> int:
         "settings": {
             "examples": EXAMPLES_SUBDIR if not args.examples_dir else str(folder),
             "steps": args.steps,
-            "cfg_constrained": args.cfg_type or "separated (2.0, 2.0)",
-            "cfg_unconstrained": "regular 2.0",
+            "cfg_constrained": args.cfg_type or guidance_text(pipe.default_cfg(constrained=True)),
+            "cfg_unconstrained": guidance_text(pipe.default_cfg()),
             "impute": args.impute if args.impute is not None else DEFAULT_IMPUTE,
             "postprocess": "raw (postprocess=False) and post-processed (the default)",
             "constraints": "pipe.constraints_from_json (SOMA poses mapped onto the model's skeleton); errors against the mapped targets",
