@@ -761,11 +761,7 @@ def run_windows(args: argparse.Namespace, pipe: Any) -> int:
     summary = summarise(results, reals, TYPES)
     identical = all(all(r["raw_features_identical"].values()) for r in results)
     result = {
-        "benchmark": "constraint_benchmark",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {**host, "load_average_1m_end": round(os.getloadavg()[0], 2)},
-        "model": args.model,
-        "model_info": {k: pipe.bundle.info.get(k) for k in ("steps", "weights", "trained_with")},
+        **result_header("constraint_benchmark", host, args.model, pipe),
         "settings": {
             "split": "test",
             "dataset": folder.name,
@@ -800,6 +796,17 @@ def run_windows(args: argparse.Namespace, pipe: Any) -> int:
     return 0
 
 
+def result_header(name: str, host: dict[str, Any], model: str, pipe: Any) -> dict[str, Any]:
+    """The fields every result JSON of this script starts with (``host``: machine_info before the work)."""
+    return {
+        "benchmark": name,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {**host, "load_average_1m_end": round(os.getloadavg()[0], 2)},
+        "model": model,
+        "model_info": {k: pipe.bundle.info.get(k) for k in ("steps", "weights", "trained_with")},
+    }
+
+
 def guidance_text(cfg: Any) -> str:
     """``separated (2.0, 2.0)`` / ``regular 3.0``: the guidance a pipeline default resolves to."""
     from motiongen.pipelines.kimodo import resolve_cfg
@@ -820,11 +827,7 @@ def examples_main(args: argparse.Namespace, pipe: Any) -> int:
         print(f"no example with a constraints.json under {folder}", file=sys.stderr)
         return 1
     result = {
-        "benchmark": "constraint_benchmark --examples",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {**host, "load_average_1m_end": round(os.getloadavg()[0], 2)},
-        "model": args.model,
-        "model_info": {k: pipe.bundle.info.get(k) for k in ("steps", "weights", "trained_with")},
+        **result_header("constraint_benchmark --examples", host, args.model, pipe),
         "settings": {
             "examples": EXAMPLES_SUBDIR if not args.examples_dir else str(folder),
             "steps": args.steps,

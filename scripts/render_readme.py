@@ -186,11 +186,16 @@ def _imputation(share: float) -> str:
     return f"constraints imputed smoothly on {steps}"
 
 
+def _weights(result: dict) -> str:
+    """``, EMA weights after N training steps`` from a run's ``model_info`` (empty when unknown)."""
+    info = result.get("model_info") or {}
+    return f", EMA weights after {info['steps']} training steps" if info.get("steps") is not None else ""
+
+
 def constraint_benchmark_block() -> str:
     result = _load("constraint_benchmark.json")
     settings, summary = result["settings"], result["summary"]
-    info = result.get("model_info") or {}
-    steps = f", EMA weights after {info['steps']} training steps" if info.get("steps") is not None else ""
+    steps = _weights(result)
     threads = result["machine"]["torch_threads"]
     settings_cols = ("raw", "postprocessed", "unconstrained_raw", "unconstrained_postprocessed")
 
@@ -260,8 +265,7 @@ EXAMPLE_ERROR_OF = {"fullbody": ("joint_cm", "joints (mean)"), "end_effector": (
 def constraint_examples_block() -> str:
     result = _load("constraint_examples.json")
     settings, records = result["settings"], result["examples"]
-    info = result.get("model_info") or {}
-    steps = f", EMA weights after {info['steps']} training steps" if info.get("steps") is not None else ""
+    steps = _weights(result)
     threads = result["machine"]["torch_threads"]
     lines = [
         f"KIMODO's shipped example constraint files: `python benchmarks/constraint_benchmark.py` runs them after the "

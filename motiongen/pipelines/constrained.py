@@ -338,6 +338,7 @@ class ConstraintTasks:
         copied frame pinned to its motion's pose (so only the generated frames change)."""
         import torch
 
+        from motiongen.pipelines.kimodo import ROOT_MARGIN  # kimodo.py imports this module
         from motiongen.constraints.sets import shift_constraints
 
         feats = self.bundle.features
@@ -376,5 +377,5 @@ class ConstraintTasks:
             info,
             constraints=pinned,
             postprocess=bool(kwargs.get("postprocess", True)),
-            root_margin=kwargs.get("root_margin", 0.02),
+            root_margin=kwargs.get("root_margin", ROOT_MARGIN),
         )
