@@ -100,6 +100,12 @@ def cmd_train_kimodo(args: argparse.Namespace) -> int:
     return run_from_args(args)
 
 
+def cmd_train_evaluator(args: argparse.Namespace) -> int:
+    from motiongen.train.evaluator import run_from_args
+
+    return run_from_args(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="motiongen", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"motiongen {__version__}")
@@ -146,6 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = build_train_parser(train.add_parser("kimodo", help="train the KIMODO denoiser from a config file"))
     p.set_defaults(func=cmd_train_kimodo)
+    from motiongen.train.arguments import build_evaluator_parser
+
+    p = build_evaluator_parser(train.add_parser("evaluator", help="train the text-motion evaluator from a config file"))
+    p.set_defaults(func=cmd_train_evaluator)
 
     from motiongen.pipelines.generate import add_generate_parser
 

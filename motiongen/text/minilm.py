@@ -91,5 +91,38 @@ class MiniLMEncoder:
 
         return encode_nonempty(texts, self.dim, run)
 
+    def encode_tokens(self, texts: Sequence[str], max_tokens: int = 32) -> tuple[np.ndarray, np.ndarray]:
+        """Per-token outputs of the transformer (before pooling) of the sanitised ``texts``.
+
+        Returns ``(tokens [N, max_tokens, 384] float32, valid [N, max_tokens] bool)``: word-piece
+        embeddings including ``[CLS]`` and ``[SEP]``, cut at ``max_tokens`` and zero-padded. The text
+        evaluator reads these because pooling blurs words such as "left" and "right".
+
+        Raises:
+            InputError: an empty text (it has no tokens to score).
+        """
+        from motiongen.errors import InputError
+        from motiongen.text.base import sanitize_text
+
+        clean = [sanitize_text(t) for t in texts]
+        for i, t in enumerate(clean):
+            if not t:
+                raise InputError(f"text {i} is empty", field="texts")
+        out = np.zeros((len(clean), max_tokens, self.dim), dtype=np.float32)
+        valid = np.zeros((len(clean), max_tokens), dtype=bool)
+        if not clean:
+            return out, valid
+        if self._model is None:
+            self._model = self._load()
+        per_text = self._model.encode(
+            clean, batch_size=self.batch_size, output_value="token_embeddings", convert_to_numpy=False,
+            show_progress_bar=False,
+        )
+        for i, tokens in enumerate(per_text):
+            n = min(max_tokens, tokens.shape[0])
+            out[i, :n] = tokens[:n].float().cpu().numpy()
+            valid[i, :n] = True
+        return out, valid
+
     def __repr__(self) -> str:
         return f"MiniLMEncoder(device={self.device!r})"

@@ -19,3 +19,19 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--export", metavar="DIR", help="after training, export the EMA weights as a bundle to DIR")
     p.add_argument("--fp16-weights", action="store_true", help="with --export: store weights as float16")
     return p
+
+
+def build_evaluator_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """Arguments of ``motiongen train evaluator`` (also ``python -m motiongen.train.evaluator``)."""
+    p = parser or argparse.ArgumentParser(
+        prog="python -m motiongen.train.evaluator", description="Train the text-motion evaluator."
+    )
+    p.add_argument("--config", required=True, help="training config (.yaml or .json)")
+    p.add_argument("--no-resume", dest="resume", action="store_false", default=True,
+                   help="start over (removes old checkpoints)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key (repeatable; model.width=128 for sizes)")
+    p.add_argument("--output-dir", help="override output_dir")
+    p.add_argument("--total-steps", type=int, help="override total_steps (e.g. to extend a finished run)")
+    p.add_argument("--export", metavar="DIR", help="after training, export the EMA encoders to DIR (float16)")
+    return p

@@ -239,6 +239,17 @@ def load_train_config(
     Raises:
         InputError: missing or unreadable file, invalid YAML/JSON, unknown keys, bad values.
     """
+    path = Path(path)
+    data = apply_overrides(read_config_file(path), overrides)
+    return KimodoTrainConfig.from_dict(data, path=path)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The mapping in a YAML (``.yaml``/``.yml``) or JSON config file (empty file: ``{}``).
+
+    Raises:
+        InputError: missing or unreadable file, invalid YAML/JSON, or not a mapping.
+    """
     import yaml
 
     path = Path(path)
@@ -259,12 +270,18 @@ def load_train_config(
         data = {}
     if not isinstance(data, dict):
         raise InputError(f"a training config is a mapping of keys, got {type(data).__name__}", path=path)
-    data = apply_overrides(data, overrides)
-    return KimodoTrainConfig.from_dict(data, path=path)
+    return data
 
 
-def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any] | Sequence[str] | None) -> dict[str, Any]:
-    """``data`` with ``overrides`` applied (see :func:`load_train_config`); does not validate."""
+def apply_overrides(
+    data: Mapping[str, Any],
+    overrides: Mapping[str, Any] | Sequence[str] | None,
+    known: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """``data`` with ``overrides`` applied (see :func:`load_train_config`); does not validate.
+
+    ``known`` lists the top-level keys an override may set (default: :class:`KimodoTrainConfig`'s).
+    """
     import yaml
 
     out = dict(data)
@@ -283,7 +300,7 @@ def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any] | Sequ
                 items.append((key.strip(), yaml.safe_load(value)))
             except yaml.YAMLError:
                 raise InputError(f"override {text!r}: value is not a YAML scalar", field=key.strip()) from None
-    known = [f.name for f in fields(KimodoTrainConfig)]
+    known = list(known) if known is not None else [f.name for f in fields(KimodoTrainConfig)]
     for key, value in items:
         if key.startswith("model."):
             if not isinstance(out["model"], dict):
