@@ -57,6 +57,10 @@ row. Written to ``benchmarks/results/constraint_examples.json`` (``--examples-ou
                                               [--steps 25] [--seed 0] [--output JSON] [--quick]
                                               [--examples-only | --no-examples] [--examples-dir DIR]
                                               [--examples-output JSON]
+
+The test-window part's core (cases, scoring, summary: everything above the examples) lives in
+:mod:`motiongen.evaluation.constraints`, which ``motiongen eval --tasks constraints`` runs too; this
+script adds the machine header, the KIMODO examples and the CLI.
 """
 
 from __future__ import annotations
@@ -67,379 +71,50 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from machine_info import machine_info
 
+from motiongen.errors import InputError
+from motiongen.evaluation.constraints import (  # noqa: F401  (re-exported: tests and callers use the script's names)
+    CHAIN_SETS,
+    CONTINUITY_RADIUS,
+    END_EFFECTORS,
+    INTERVAL_FRAMES,
+    METRICS,
+    SETTINGS,
+    TYPES,
+    Case,
+    build_cases,
+    build_constraints,
+    constrained_frames,
+    constraint_errors,
+    continuity,
+    draw_frames,
+    eligible_clips,
+    evaluate_constraints,
+    format_tables,
+    generated_arrays,
+    guidance_text,
+    per_case_record,
+    real_figures,
+    run_case,
+    score,
+    stat_summary,
+    summarise,
+)
 from motiongen.io.atomic import atomic_write_text
 from motiongen.metrics.quality import foot_skate_from_height
-from motiongen.motion.kimodo_features import KimodoFeatures, canonicalize
-from motiongen.motion.motion import Motion
+from motiongen.motion.kimodo_features import KimodoFeatures
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "constraint_benchmark.json"
-TYPES = ("fullbody", "end_effector", "root2d_path", "root2d_waypoints", "mixed")
-#: Generation settings: with constraints (raw, post-processed), and the unconstrained baseline.
-SETTINGS = ("raw", "postprocessed", "unconstrained_raw", "unconstrained_postprocessed")
-END_EFFECTORS = ("LeftHand", "RightHand", "LeftFoot", "RightFoot")
-#: KIMODO end-effector name -> skeleton joint set (whose first joint, the chain base, is scored).
-CHAIN_SETS = {"LeftHand": "left_hand", "RightHand": "right_hand", "LeftFoot": "left_foot", "RightFoot": "right_foot"}
-INTERVAL_FRAMES = 10
-CONTINUITY_RADIUS = 5
-#: Error figures per constraint type (the first is the type's main figure).
-METRICS = {
-    "fullbody": ("joint_cm",),
-    "end_effector": ("chain_base_cm",),
-    "root2d_path": ("pelvis_xz_cm", "smooth_root_cm"),
-    "root2d_waypoints": ("pelvis_xz_cm", "smooth_root_cm"),
-    "mixed": ("keyframe_joint_cm", "pelvis_xz_cm", "smooth_root_cm"),
-}
-
-
-# ==================================================================================================
-# cases
-@dataclass
-class Case:
-    """One real test window and the constraint frames drawn for it."""
-
-    index: int
-    clip_id: str
-    source: str
-    start: int
-    caption: str
-    seed: int
-    motion: Motion  # the canonicalised window
-    positions: np.ndarray  # [T, J, 3] real joint positions
-    smooth_xz: np.ndarray  # [T, 2] smooth root (x, z) of the window's KIMODO encoding
-    frames: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def num_frames(self) -> int:
-        return int(self.positions.shape[0])
-
-
-def draw_frames(rng: np.random.Generator, num_frames: int) -> dict[str, Any]:
-    """The constraint frames of one case (a ``num_frames`` window)."""
-    t = num_frames
-    last = t - 1
-    middle = int(rng.integers(t // 4, 3 * t // 4 + 1))
-    thirds = np.linspace(0, t, 4).astype(int)
-    ee = [int(rng.integers(thirds[i], max(thirds[i] + 1, thirds[i + 1]))) for i in range(3)]
-    ee = sorted(set(min(f, last) for f in ee))
-    start = int(rng.integers(0, max(1, t - INTERVAL_FRAMES + 1)))
-    return {
-        "fullbody": sorted({0, middle, last}),
-        "end_effector": ee,
-        "interval": list(range(start, min(t, start + INTERVAL_FRAMES))),
-        "interval_hand": "RightHand" if rng.random() < 0.5 else "LeftHand",
-        "waypoints": sorted({0, t // 2, last}),
-        "mixed_keyframe": int(rng.integers(t // 4, 3 * t // 4 + 1)),
-    }
-
-
-def eligible_clips(clips: Sequence[tuple[Motion, Sequence[str]]], num_frames: int) -> list[int]:
-    """Indices of the clips with at least ``num_frames`` frames and a caption."""
-    return [i for i in range(len(clips)) if clips[i][0].num_frames >= num_frames and clips[i][1]]
-
-
-def build_cases(
-    clips: Sequence[tuple[Motion, Sequence[str]]], count: int, num_frames: int, seed: int, features: KimodoFeatures
-) -> list[Case]:
-    """``count`` cases from ``clips`` (``(Motion, captions)``, e.g. a ``MotionDataset``), deterministic in ``seed``.
-
-    Clips of at least ``num_frames`` frames with a caption are eligible; ``count`` of them are drawn
-    without replacement (all when fewer), in dataset order, each with a window at a drawn offset.
-    """
-    eligible = eligible_clips(clips, num_frames)
-    rng = np.random.default_rng(seed)
-    chosen = sorted(rng.choice(len(eligible), size=min(count, len(eligible)), replace=False).tolist())
-    windows = []
-    for k, pick in enumerate(chosen):
-        motion, captions = clips[eligible[pick]]
-        start = int(rng.integers(0, motion.num_frames - num_frames + 1))
-        window = canonicalize(motion.slice(start, start + num_frames))
-        windows.append((k, motion, captions, start, window))
-    encoded = features.encode_batch([w[4] for w in windows])
-    cases = []
-    for (k, motion, captions, start, window), feats in zip(windows, encoded):
-        case_rng = np.random.default_rng([seed, k])
-        cases.append(
-            Case(
-                index=k,
-                clip_id=str(motion.meta.get("clip_id", k)),
-                source=str(motion.meta.get("source", "")),
-                start=start,
-                caption=str(captions[0]),
-                seed=seed * 1000 + k,
-                motion=window,
-                positions=window.joint_positions(),
-                smooth_xz=np.asarray(feats[:, [features.smooth_root_pos.start, features.smooth_root_pos.start + 2]], np.float64),
-                frames=draw_frames(case_rng, num_frames),
-            )
-        )
-    return cases
-
-
-def build_constraints(pipe: Any, case: Case, ctype: str) -> list[Any]:
-    """The constraint sets of ``case`` for constraint type ``ctype``, made with the pipeline's builders."""
-    f, m = case.frames, case.motion
-    if ctype == "fullbody":
-        return [pipe.fullbody_keyframe_constraint(f["fullbody"], motion=m)]
-    if ctype == "end_effector":
-        sets = [pipe.end_effector_constraint(name, f["end_effector"], motion=m) for name in END_EFFECTORS]
-        return sets + [pipe.end_effector_constraint(f["interval_hand"], f["interval"], motion=m)]
-    if ctype == "root2d_path":
-        return [pipe.root2d_constraint(np.arange(case.num_frames), case.smooth_xz)]
-    if ctype == "root2d_waypoints":
-        w = f["waypoints"]
-        return [pipe.root2d_constraint(w, case.smooth_xz[w])]
-    if ctype == "mixed":
-        k = f["mixed_keyframe"]
-        return [
-            pipe.fullbody_keyframe_constraint([k], motion=m, smooth_root_2d=case.smooth_xz[[k]]),
-            pipe.root2d_constraint(np.arange(case.num_frames), case.smooth_xz),
-        ]
-    raise ValueError(f"unknown constraint type '{ctype}'")
-
-
-def constrained_frames(case: Case, ctype: str) -> list[int]:
-    """Every frame that ``ctype`` constrains in ``case``."""
-    f = case.frames
-    if ctype == "fullbody":
-        return list(f["fullbody"])
-    if ctype == "end_effector":
-        return sorted(set(f["end_effector"]) | set(f["interval"]))
-    if ctype == "root2d_waypoints":
-        return list(f["waypoints"])
-    return list(range(case.num_frames))  # dense path (and mixed, whose keyframe lies on it)
-
-
-# ==================================================================================================
-# scoring
-def _chain_base(skeleton: Any, name: str) -> int:
-    return skeleton.index(skeleton.joint_set(CHAIN_SETS[name])[0])
-
-
-def constraint_errors(case: Case, ctype: str, positions: np.ndarray, smooth_xz: np.ndarray, skeleton: Any) -> dict[str, np.ndarray]:
-    """Per-entry errors (cm) of a generated motion (``positions [T, J, 3]``, smooth root ``[T, 2]``)."""
-    real, f = case.positions, case.frames
-
-    def joints(frames: Sequence[int]) -> np.ndarray:  # mean over all joints, per frame
-        fr = np.asarray(frames)
-        return 100 * np.linalg.norm(positions[fr] - real[fr], axis=-1).mean(-1)
-
-    def root(frames: Sequence[int]) -> dict[str, np.ndarray]:
-        fr = np.asarray(frames)
-        target = case.smooth_xz[fr]
-        return {
-            "pelvis_xz_cm": 100 * np.linalg.norm(positions[fr, 0][:, [0, 2]] - target, axis=-1),
-            "smooth_root_cm": 100 * np.linalg.norm(smooth_xz[fr] - target, axis=-1),
-        }
-
-    if ctype == "fullbody":
-        return {"joint_cm": joints(f["fullbody"])}
-    if ctype == "end_effector":
-        entries = [(fr, _chain_base(skeleton, name)) for fr in f["end_effector"] for name in END_EFFECTORS]
-        entries += [(fr, _chain_base(skeleton, f["interval_hand"])) for fr in f["interval"]]
-        fr, jo = (np.asarray(v) for v in zip(*entries))
-        return {"chain_base_cm": 100 * np.linalg.norm(positions[fr, jo] - real[fr, jo], axis=-1)}
-    if ctype == "root2d_path":
-        return root(range(case.num_frames))
-    if ctype == "root2d_waypoints":
-        return root(f["waypoints"])
-    if ctype == "mixed":
-        return {"keyframe_joint_cm": joints([f["mixed_keyframe"]]), **root(range(case.num_frames))}
-    raise ValueError(f"unknown constraint type '{ctype}'")
-
-
-def continuity(positions: np.ndarray, real: np.ndarray, frames: Sequence[int], radius: int = CONTINUITY_RADIUS) -> float:
-    """Largest per-frame joint speed within ``radius`` frames of ``frames``, generated over real."""
-    t = positions.shape[0]
-    near = np.zeros(max(t - 1, 0), bool)
-    for fr in frames:
-        near[max(0, fr - radius) : max(0, min(t - 1, fr + radius + 1))] = True
-    if not near.any():
-        return float("nan")
-
-    def top(p: np.ndarray) -> float:
-        return float(np.linalg.norm(np.diff(p, axis=0), axis=-1)[near].max())
-
-    return top(positions) / max(top(real), 1e-6)
-
-
-def score(case: Case, ctype: str, positions: np.ndarray, smooth_xz: np.ndarray, skeleton: Any, fps: float) -> dict[str, Any]:
-    """All figures of one generated motion against ``case``'s ``ctype`` targets."""
-    errors = constraint_errors(case, ctype, positions, smooth_xz, skeleton)
-    return {
-        "errors": errors,  # per-entry arrays (pooled into the summary; means kept per case)
-        "foot_skate": foot_skate_from_height(positions, skeleton, fps),
-        "continuity": continuity(positions, case.positions, constrained_frames(case, ctype)),
-    }
-
-
-def real_figures(case: Case, skeleton: Any, fps: float) -> dict[str, float]:
-    """The reference row: the real window's foot skate, and how far its pelvis is from its smooth root."""
-    gap = 100 * np.linalg.norm(case.positions[:, 0][:, [0, 2]] - case.smooth_xz, axis=-1)
-    return {
-        "foot_skate": foot_skate_from_height(case.positions, skeleton, fps),
-        "pelvis_to_smooth_root_cm_mean": float(gap.mean()),
-        "pelvis_to_smooth_root_cm_max": float(gap.max()),
-    }
-
-
-# ==================================================================================================
-# running
-def _sample(out: Any) -> tuple[np.ndarray, np.ndarray]:
-    return np.asarray(out.posed_joints[0], np.float64), np.asarray(out.smooth_root_pos[0][:, [0, 2]], np.float64)
-
-
-def run_case(
-    pipe: Any,
-    case: Case,
-    types: Sequence[str],
-    steps: int,
-    timings: dict[str, list[float]] | None = None,
-    *,
-    impute: float | None = None,
-    cfg: Any = None,
-) -> dict[str, Any]:
-    """Generate ``case`` for every type (raw and post-processed) and without constraints; score all.
-
-    Returns ``{"scores": {type: {setting: score}}, "raw_features_identical": {type: bool}}``.
-    """
-    skeleton, fps = pipe.bundle.skeleton, pipe.fps
-    timings = {} if timings is None else timings
-
-    def timed(kind: str, make: Callable[[], Any]) -> Any:
-        start = time.perf_counter()
-        out = make()
-        timings.setdefault(kind, []).append(time.perf_counter() - start)
-        return out
-
-    n = case.num_frames
-    base = {}
-    for post in (False, True):
-        out = timed(
-            f"unconstrained_{'postprocessed' if post else 'raw'}",
-            lambda: pipe.text_to_motion(case.caption, num_frames=n, seed=case.seed, steps=steps, postprocess=post),
-        )
-        base[post] = (_sample(out), out.features)
-    scores: dict[str, dict[str, Any]] = {}
-    identical: dict[str, bool] = {}
-    for ctype in types:
-        constraints = build_constraints(pipe, case, ctype)
-        outs = {}
-        for post in (False, True):
-            outs[post] = timed(
-                "postprocessed" if post else "raw",
-                lambda: pipe.constrained_motion(
-                    case.caption, n, constraints=constraints, seed=case.seed, steps=steps, postprocess=post,
-                    cfg=cfg, **({} if impute is None else {"impute": impute}),
-                ),
-            )
-        identical[ctype] = bool(np.array_equal(outs[False].features, outs[True].features))
-        scores[ctype] = {
-            "raw": score(case, ctype, *_sample(outs[False]), skeleton, fps),
-            "postprocessed": score(case, ctype, *_sample(outs[True]), skeleton, fps),
-            "unconstrained_raw": score(case, ctype, *base[False][0], skeleton, fps),
-            "unconstrained_postprocessed": score(case, ctype, *base[True][0], skeleton, fps),
-        }
-    return {"scores": scores, "raw_features_identical": identical}
-
-
-def _stat(values: Sequence[float] | np.ndarray) -> dict[str, float]:
-    arr = np.asarray(values, dtype=np.float64)
-    arr = arr[np.isfinite(arr)]
-    if arr.size == 0:
-        return {"mean": float("nan"), "p95": float("nan"), "n": 0}
-    return {"mean": float(arr.mean()), "p95": float(np.percentile(arr, 95)), "n": int(arr.size)}
-
-
-def summarise(results: Sequence[dict[str, Any]], reals: Sequence[dict[str, float]], types: Sequence[str]) -> dict[str, Any]:
-    """Per type and setting: each error's mean / p95 over pooled entries, foot skate and continuity
-    over cases; plus the real windows' row."""
-    summary: dict[str, Any] = {}
-    for ctype in types:
-        summary[ctype] = {}
-        for setting in SETTINGS:
-            rows = [r["scores"][ctype][setting] for r in results]
-            entry = {
-                metric: _stat(np.concatenate([row["errors"][metric] for row in rows])) for metric in METRICS[ctype]
-            }
-            entry["foot_skate"] = _stat([row["foot_skate"] for row in rows])
-            entry["continuity"] = _stat([row["continuity"] for row in rows])
-            summary[ctype][setting] = entry
-    summary["real"] = {
-        "foot_skate": _stat([r["foot_skate"] for r in reals]),
-        "pelvis_to_smooth_root_cm": _stat([r["pelvis_to_smooth_root_cm_mean"] for r in reals]),
-    }
-    return summary
-
-
-def per_case_record(case: Case, result: dict[str, Any], real: dict[str, float]) -> dict[str, Any]:
-    """What the JSON keeps of one case: where it came from, its frames, and per-setting means."""
-    figures = {}
-    for ctype, by_setting in result["scores"].items():
-        figures[ctype] = {
-            setting: {
-                **{f"{m}_mean": float(np.mean(v)) for m, v in s["errors"].items()},
-                **{f"{m}_max": float(np.max(v)) for m, v in s["errors"].items()},
-                "foot_skate": s["foot_skate"],
-                "continuity": s["continuity"],
-            }
-            for setting, s in by_setting.items()
-        }
-    return {
-        "index": case.index,
-        "clip_id": case.clip_id,
-        "source": case.source,
-        "start": case.start,
-        "caption": case.caption,
-        "seed": case.seed,
-        "frames": case.frames,
-        "real": real,
-        "raw_features_identical": result["raw_features_identical"],
-        "figures": figures,
-    }
-
-
-# ==================================================================================================
-def format_tables(summary: dict[str, Any], types: Sequence[str]) -> str:
-    """Markdown tables of the summary (errors; foot skate and continuity)."""
-
-    def ms(s: dict[str, float], digits: int = 1) -> str:
-        return f"{s['mean']:.{digits}f} / {s['p95']:.{digits}f}"
-
-    lines = [
-        "| constraints | error (cm, mean / p95) | raw | post-processed | no constraints, raw | no constraints, post-processed |",
-        "|---|---|---:|---:|---:|---:|",
-    ]
-    for ctype in types:
-        for metric in METRICS[ctype]:
-            cells = " | ".join(ms(summary[ctype][s][metric]) for s in SETTINGS)
-            lines.append(f"| {ctype} | {metric} | {cells} |")
-    lines += [
-        "",
-        "| constraints | foot skate raw (m/s) | foot skate post-processed | continuity raw (mean / p95) | continuity post-processed | continuity, no constraints (raw) |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for ctype in types:
-        s = summary[ctype]
-        lines.append(
-            f"| {ctype} | {s['raw']['foot_skate']['mean']:.3f} | {s['postprocessed']['foot_skate']['mean']:.3f} | "
-            f"{ms(s['raw']['continuity'], 2)} | {ms(s['postprocessed']['continuity'], 2)} | "
-            f"{ms(s['unconstrained_raw']['continuity'], 2)} |"
-        )
-    first = summary[types[0]]
-    lines.append(
-        f"| none (same captions) | {first['unconstrained_raw']['foot_skate']['mean']:.3f} | "
-        f"{first['unconstrained_postprocessed']['foot_skate']['mean']:.3f} | | | |"
-    )
-    lines.append(f"| real test windows | {summary['real']['foot_skate']['mean']:.3f} | | | | |")
-    return "\n".join(lines)
+_sample = generated_arrays
+_stat = stat_summary
 
 
 # ==================================================================================================
@@ -736,62 +411,42 @@ def load_test_clips(root: str | None) -> tuple[Any, Path]:
 
 
 def run_windows(args: argparse.Namespace, pipe: Any) -> int:
-    """The test-window part: cases, generation, summary; writes ``args.output``."""
-    from motiongen.pipelines.kimodo import DEFAULT_IMPUTE
-
+    """The test-window part (:func:`motiongen.evaluation.constraints.evaluate_constraints`) with the
+    machine header; writes ``args.output``."""
     wall = time.perf_counter()
     host = machine_info(str(pipe.device))  # load average before the work
-    skeleton, fps = pipe.bundle.skeleton, pipe.fps
     clips, folder = load_test_clips(args.dataset_root)
-    cases = build_cases(clips, args.cases, args.frames, args.seed, pipe.bundle.features)
-    if not cases:
+    try:
+        evaluated = evaluate_constraints(
+            pipe, clips, cases=args.cases, frames=args.frames, steps=args.steps, seed=args.seed,
+            impute=args.impute, cfg=args.cfg_type, progress=True,
+        )
+    except InputError as error:
+        if error.field != "frames" or eligible_clips(clips, args.frames):
+            raise
         print(f"no test clip has {args.frames} frames", file=sys.stderr)
         return 1
-    timings: dict[str, list[float]] = {}
-    results, reals = [], []
-    try:
-        from tqdm import tqdm
-
-        iterator = tqdm(cases, desc="cases", unit="case")
-    except ImportError:  # pragma: no cover
-        iterator = cases
-    for case in iterator:
-        results.append(run_case(pipe, case, TYPES, args.steps, timings, impute=args.impute, cfg=args.cfg_type))
-        reals.append(real_figures(case, skeleton, fps))
-    summary = summarise(results, reals, TYPES)
-    identical = all(all(r["raw_features_identical"].values()) for r in results)
+    # the committed JSON's settings order: the dataset after the split, `quick` after the guidance
+    settings: dict[str, Any] = {}
+    for key, value in evaluated["settings"].items():
+        settings[key] = value
+        if key == "split":
+            settings["dataset"] = folder.name
+        elif key == "cfg_unconstrained":
+            settings["quick"] = bool(args.quick)
+    summary = evaluated["summary"]
     result = {
         **result_header("constraint_benchmark", host, args.model, pipe),
-        "settings": {
-            "split": "test",
-            "dataset": folder.name,
-            "cases": len(cases),
-            "cases_requested": args.cases,
-            "eligible_clips": len(eligible_clips(clips, args.frames)),
-            "frames": args.frames,
-            "steps": args.steps,
-            "seed": args.seed,
-            "case_seeds": [c.seed for c in cases],
-            "cfg_constrained": args.cfg_type or guidance_text(pipe.default_cfg(constrained=True)),
-            "impute": args.impute if args.impute is not None else DEFAULT_IMPUTE,
-            "cfg_unconstrained": guidance_text(pipe.default_cfg()),
-            "quick": bool(args.quick),
-            "types": list(TYPES),
-            "end_effector_interval_frames": INTERVAL_FRAMES,
-            "continuity_radius_frames": CONTINUITY_RADIUS,
-            "pose_smooth_root": "pelvis (x, z) for fullbody and end_effector (the builders' default); the path value for mixed",
-        },
-        "summary": summary,
-        "raw_features_identical": identical,
-        "per_case": [per_case_record(c, r, real) for c, r, real in zip(cases, results, reals)],
-        "seconds_per_generation": {k: _stat(v) | {"total": float(np.sum(v))} for k, v in timings.items()},
+        **evaluated,
+        "settings": settings,
         "wall_seconds": time.perf_counter() - wall,
     }
     atomic_write_text(args.output, json.dumps(result, indent=1) + "\n")
     print(format_tables(summary, TYPES))
     print(
-        f"\n{len(cases)} test windows x {len(TYPES)} types, {args.frames} frames, {args.steps} steps; raw features identical "
-        f"with and without post-processing: {identical}; {result['wall_seconds']:.0f} s; wrote {args.output}"
+        f"\n{len(evaluated['per_case'])} test windows x {len(TYPES)} types, {args.frames} frames, {args.steps} steps; "
+        f"raw features identical with and without post-processing: {evaluated['raw_features_identical']}; "
+        f"{result['wall_seconds']:.0f} s; wrote {args.output}"
     )
     return 0
 
@@ -805,14 +460,6 @@ def result_header(name: str, host: dict[str, Any], model: str, pipe: Any) -> dic
         "model": model,
         "model_info": {k: pipe.bundle.info.get(k) for k in ("steps", "weights", "trained_with")},
     }
-
-
-def guidance_text(cfg: Any) -> str:
-    """``separated (2.0, 2.0)`` / ``regular 3.0``: the guidance a pipeline default resolves to."""
-    from motiongen.pipelines.kimodo import resolve_cfg
-
-    kind, weights = resolve_cfg(cfg)
-    return f"{kind} ({', '.join(f'{w:.1f}' for w in weights)})" if len(weights) > 1 else f"{kind} {weights[0]:.1f}"
 
 
 def examples_main(args: argparse.Namespace, pipe: Any) -> int:

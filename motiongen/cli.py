@@ -106,6 +106,25 @@ def cmd_train_evaluator(args: argparse.Namespace) -> int:
     return run_from_args(args)
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from motiongen.evaluation.runner import EvalSettings, run_eval
+
+    tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
+    settings = EvalSettings(
+        tasks=tasks, split=args.split, replications=args.replications, steps=args.steps, limit=args.limit,
+        mm_captions=args.mm_captions, mm_repeats=args.mm_repeats, mm_replications=args.mm_replications,
+        inbetween_windows=args.inbetween_windows, constraint_cases=args.constraint_cases,
+        constraint_frames=args.constraint_frames, seed=args.seed,
+    )
+    result = run_eval(args.model, args.output, settings, evaluator=args.evaluator, dataset=args.dataset,
+                      cache=args.cache, progress=not args.no_progress)
+    from motiongen.evaluation.report import format_summary
+
+    print(format_summary(result))
+    print(f"wrote {args.output}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="motiongen", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"motiongen {__version__}")
@@ -156,6 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = build_evaluator_parser(train.add_parser("evaluator", help="train the text-motion evaluator from a config file"))
     p.set_defaults(func=cmd_train_evaluator)
+
+    from motiongen.evaluation.arguments import add_eval_parser
+
+    add_eval_parser(sub, cmd_eval)
 
     from motiongen.pipelines.generate import add_generate_parser
 

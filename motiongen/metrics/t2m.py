@@ -103,7 +103,8 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
             )
         covmean = covmean.real
     diff = m1 - m2
-    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * np.trace(covmean))
+    # the distance is >= 0; rounding leaves identical sets a hair below
+    return max(0.0, float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * np.trace(covmean)))
 
 
 def fid(real: np.ndarray, generated: np.ndarray) -> float:

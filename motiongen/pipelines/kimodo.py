@@ -396,6 +396,70 @@ class KIMODOPipeline(ConstraintTasks):
             info["sample_prompts"] = [p for p in prompts for _ in range(num_samples)]
         return self._output(features, prompts, info, postprocess=postprocess, root_margin=self._check_margin(root_margin))
 
+    def text_to_motions(
+        self,
+        prompts: Sequence[str],
+        num_frames: Sequence[int],
+        seed: int | None = None,
+        steps: int = 25,
+        cfg: tuple[str, Any] | str | None = None,
+        *,
+        postprocess: bool = True,
+        batch_size: int = 8,
+        progress: bool = False,
+    ) -> list[MotionOutput]:
+        """One motion per prompt, each of its own length: ``prompts[i]`` gets ``num_frames[i]`` frames.
+
+        Prompts are generated ``batch_size`` at a time, shortest first (a padded batch, so similar
+        lengths waste the least); the result is in the order given, one :class:`MotionOutput` with
+        ``B = 1`` each. This is how evaluation generates a whole test split. Deterministic given
+        ``seed`` and the same inputs; a prompt's motion depends on the batch it was drawn in.
+
+        Args:
+            prompts: the descriptions.
+            num_frames: frames per prompt (same length as ``prompts``), each ``1 .. bundle.max_frames``.
+            seed, steps, cfg, postprocess: as :meth:`text_to_motion`.
+            batch_size: prompts per denoiser batch (8: on 2 CPU cores small batches of sorted lengths
+                ran fastest, about 16k frame-steps/s against 10k at 32).
+            progress: a progress bar over batches.
+        """
+        prompts = [self._check_prompt(p, "prompts") for p in prompts]
+        lengths = [self._check_frames(n, "num_frames") for n in num_frames]
+        if len(prompts) != len(lengths):
+            raise InputError(f"{len(prompts)} prompts but {len(lengths)} lengths", field="num_frames")
+        batch_size = self._check_count(batch_size, "batch_size")
+        steps = self._check_steps(steps)
+        seed = self._check_seed(seed)
+        guidance = resolve_cfg(cfg if cfg is not None else self.default_cfg(constrained=False), None, None)
+        generator = self._generator(seed)
+        order = sorted(range(len(prompts)), key=lambda i: lengths[i])
+        outputs: list[MotionOutput | None] = [None] * len(prompts)
+        chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        try:
+            from tqdm import tqdm
+
+            chunks = tqdm(chunks, desc="generating", unit="batch", disable=not progress)
+        except ImportError:  # pragma: no cover
+            pass
+        for chunk in chunks:
+            chunk_prompts = [prompts[i] for i in chunk]
+            chunk_lengths = [lengths[i] for i in chunk]
+            features = self._sample(
+                self.encode_text(chunk_prompts),
+                chunk_lengths,
+                first_heading=torch.zeros(len(chunk), device=self.device),
+                steps=steps,
+                cfg=guidance,
+                generator=generator,
+            )
+            for k, i in enumerate(chunk):
+                info = {
+                    "seed": seed, "steps": steps, "cfg_type": guidance[0], "cfg_weights": list(guidance[1]),
+                    "segments": [[0, lengths[i], prompts[i]]], "postprocess": bool(postprocess),
+                }
+                outputs[i] = self._output(features[k : k + 1, : lengths[i]], [prompts[i]], info, postprocess=postprocess)
+        return [o for o in outputs if o is not None]
+
     def multi_prompt(
         self,
         prompts: Sequence[str],

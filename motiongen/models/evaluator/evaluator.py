@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from motiongen.errors import DataNotFoundError, InputError, UnknownNameError
-from motiongen.io.atomic import atomic_write
+from motiongen.io.atomic import atomic_write, atomic_write_text
 from motiongen.models.evaluator.features import positions_to_evaluator_features
 from motiongen.models.evaluator.model import EvaluatorConfig, TextMotionModel
 from motiongen.skeleton.skeleton import Skeleton
@@ -196,17 +196,14 @@ class TextMotionEvaluator:
         dtype = torch.float16 if weights_dtype == "float16" else torch.float32
         state = {k: (v.to(dtype) if v.is_floating_point() and not k.startswith("normalization.") else v).contiguous()
                  for k, v in self._state().items()}
-        with atomic_write(folder / WEIGHTS_FILE, "wb") as f:
-            f.write(save(state))
+        data = save(state)
+        atomic_write(folder / WEIGHTS_FILE, lambda f: f.write(data))
         config = {**self._config_dict(), "weights_dtype": weights_dtype, "info": self.info}
         config["version"] = tensors_digest(self._config_dict(), state)
-        with atomic_write(folder / CONFIG_FILE, "w") as f:
-            f.write(json.dumps(config, indent=1) + "\n")
-        with atomic_write(folder / SKELETON_FILE, "w") as f:
-            f.write(self.skeleton.to_json())
+        atomic_write_text(folder / CONFIG_FILE, json.dumps(config, indent=1) + "\n")
+        atomic_write_text(folder / SKELETON_FILE, self.skeleton.to_json())
         if card is not None:
-            with atomic_write(folder / CARD_FILE, "w") as f:
-                f.write(card)
+            atomic_write_text(folder / CARD_FILE, card)
         return folder
 
     @classmethod

@@ -1,0 +1,365 @@
+"""``motiongen eval --model NAME [--tasks ...] [--split test] [--replications N] -o metrics.json``.
+
+:func:`run_eval` runs the chosen tasks and writes one JSON (layout below). Every finished piece
+(a replication, a method's in-betweening scores, a task's figures) is written at once to
+``OUT.parts/`` (``metrics.parts/`` for ``metrics.json``); a second run with the same settings picks
+up the finished pieces and does only what is missing, so an interrupted evaluation resumes. Pieces
+from different settings (model, evaluator, split, counts) are never mixed: the folder's
+``run.json`` records them, and a mismatch starts that folder over.
+
+Output (``format: motiongen.eval/1``): ``date``, ``git_commit``, ``motiongen_version``, ``machine``,
+``model`` (name, path, hash of its files, training steps), ``evaluator`` (name, version hash),
+``split``, ``dataset``, ``settings``, ``tasks`` (one entry per task, rows with the real-data row
+first), ``seconds`` per task.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from motiongen.errors import InputError
+from motiongen.io.atomic import atomic_write_text
+
+from motiongen.evaluation.arguments import DEFAULTS, TASK_NAMES as TASKS
+EVAL_FORMAT = "motiongen.eval/1"
+
+
+@dataclass
+class EvalSettings:
+    """Counts and options of one evaluation (recorded in the output; part of the resume identity)."""
+
+    tasks: tuple[str, ...] = TASKS
+    split: str = "test"
+    replications: int = DEFAULTS["replications"]
+    steps: int = DEFAULTS["steps"]
+    limit: int | None = None  # at most this many test items / windows / cases (a quick slice)
+    mm_captions: int = DEFAULTS["mm_captions"]
+    mm_repeats: int = DEFAULTS["mm_repeats"]
+    mm_replications: int = DEFAULTS["mm_replications"]
+    inbetween_windows: int = DEFAULTS["inbetween_windows"]
+    constraint_cases: int = DEFAULTS["constraint_cases"]
+    constraint_frames: int = DEFAULTS["constraint_frames"]
+    seed: int = DEFAULTS["seed"]
+
+    def __post_init__(self) -> None:
+        unknown = [t for t in self.tasks if t not in TASKS]
+        if unknown or not self.tasks:
+            raise InputError(f"unknown task(s) {unknown}; allowed: {', '.join(TASKS)}", field="tasks")
+        for name in ("replications", "steps", "inbetween_windows", "constraint_cases", "constraint_frames"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(f"must be an integer >= 1, got {value!r}", field=name)
+        for name in ("mm_captions", "mm_repeats", "mm_replications", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InputError(f"must be an integer >= 0, got {value!r}", field=name)
+        if self.limit is not None and (isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 32):
+            raise InputError(f"must be an integer >= 32 (one R-precision batch), got {self.limit!r}", field="limit")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+
+@dataclass
+class Parts:
+    """The resume folder: one JSON (or npz) per finished piece."""
+
+    folder: Path
+    log: Callable[[str], None] = field(default=lambda msg: print(msg, file=sys.stderr))
+
+    def open(self, identity: dict[str, Any]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        run = self.folder / "run.json"
+        if run.is_file():
+            try:
+                old = json.loads(run.read_text())
+            except json.JSONDecodeError:
+                old = None
+            if old != identity:
+                self.log(f"{self.folder}: finished pieces are from other settings; starting over")
+                for p in self.folder.iterdir():
+                    p.unlink()
+        atomic_write_text(run, json.dumps(identity, indent=1, sort_keys=True) + "\n")
+
+    def get(self, name: str) -> Any:
+        path = self.folder / f"{name}.json"
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def put(self, name: str, value: Any) -> Any:
+        atomic_write_text(self.folder / f"{name}.json", json.dumps(value, indent=1) + "\n")
+        return value
+
+    def cached(self, name: str, compute: Callable[[], Any]) -> Any:
+        found = self.get(name)
+        return found if found is not None else self.put(name, compute())
+
+
+def _progress(iterable: Any, desc: str, total: int | None = None, enabled: bool = True) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, unit="run", disable=not enabled)
+
+
+def _positions_npz(parts: Parts, name: str) -> Path:
+    return parts.folder / f"{name}.npz"
+
+
+def _save_motions(path: Path, motions: Sequence[Any]) -> None:
+    arrays: dict[str, np.ndarray] = {}
+    for i, m in enumerate(motions):
+        arrays[f"positions_{i}"] = np.asarray(m.positions, dtype=np.float32)
+        if m.foot_contacts is not None:
+            arrays[f"contacts_{i}"] = np.asarray(m.foot_contacts, dtype=bool)
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    np.savez(tmp, count=np.array(len(motions)), **arrays)
+    tmp.replace(path)
+
+
+def _load_motions(path: Path) -> list[Any]:
+    from motiongen.evaluation.t2m import GeneratedMotion
+
+    with np.load(path) as z:
+        return [GeneratedMotion(z[f"positions_{i}"].astype(np.float64), z[f"contacts_{i}"] if f"contacts_{i}" in z else None)
+                for i in range(int(z["count"]))]
+
+
+# ==================================================================================================
+# Tasks
+# ==================================================================================================
+def _t2m_task(ctx: "_Context") -> dict[str, Any]:
+    from motiongen.evaluation.t2m import floor_figures, load_items, run_replication, summarise_replications
+
+    s, parts, ev = ctx.settings, ctx.parts, ctx.evaluator
+    items = ctx.test_items()
+    real_emb = ev.encode_motions([it.positions for it in items])
+    reps = range(s.replications)
+    real = [parts.cached(f"t2m-real-{r}", lambda r=r: run_replication(items, real_emb, ev, None, s.seed + r)) for r in reps]
+
+    def floor() -> dict[str, Any]:
+        train = load_items(ctx.dataset("train"), limit=None)
+        train_emb = ev.encode_motions([it.positions for it in train])
+        return {"train_items": len(train), **floor_figures(train_emb, real_emb, np.random.default_rng(s.seed))}
+
+    floor_row = parts.cached("t2m-floor", floor)
+    generated = []
+    for r in _progress(reps, "t2m replications", enabled=ctx.progress):
+        name = f"t2m-model-{r}"
+        found = parts.get(name)
+        if found is None:
+            mm = s.mm_captions if r < s.mm_replications else 0
+            result = run_replication(items, real_emb, ev, ctx.generator, s.seed + r, mm_captions=mm,
+                                     mm_repeats=s.mm_repeats, keep_motions=(r == 0))
+            if r == 0:
+                _save_motions(_positions_npz(parts, "t2m-model-0-motions"), result.pop("motions"))
+            found = parts.put(name, result)
+        generated.append(found)
+    n_used = real[0]["samples"]
+    from motiongen.metrics.t2m import chance_r_precision
+
+    return {
+        "items": len(items),
+        "samples_per_replication": n_used,
+        "replications": s.replications,
+        "multimodality": {"captions": s.mm_captions, "repeats": s.mm_repeats, "replications": s.mm_replications},
+        "chance_r_precision": chance_r_precision(32, 3),
+        "rows": [
+            {"name": "Real (test vs test)", "kind": "real", **summarise_replications(real)},
+            {"name": "Real (train vs test)", "kind": "floor", "fid": floor_row["fid"], "diversity": floor_row["diversity"],
+             "train_items": floor_row["train_items"]},
+            {"name": ctx.model_name, "kind": "model", **summarise_replications(generated)},
+        ],
+    }
+
+
+def _quality_task(ctx: "_Context") -> dict[str, Any]:
+    from motiongen.evaluation.t2m import GeneratedMotion, mean_quality, replication_plan
+
+    items = ctx.test_items()
+    skeleton, fps = ctx.skeleton, ctx.fps
+    real = ctx.parts.cached("quality-real", lambda: mean_quality([GeneratedMotion(it.positions) for it in items], skeleton, fps))
+    npz = _positions_npz(ctx.parts, "t2m-model-0-motions")
+
+    def model_row() -> dict[str, Any]:
+        if npz.is_file():
+            motions = _load_motions(npz)
+        else:
+            order, captions = replication_plan(items, ctx.settings.seed)
+            motions = ctx.generator(captions, [items[i].frames for i in order], ctx.settings.seed)
+            _save_motions(npz, motions)
+        return {"motions": len(motions), **mean_quality(motions, skeleton, fps)}
+
+    model = ctx.parts.cached("quality-model", model_row)
+    return {
+        "note": "per-motion means; the model's motions are those of t2m replication 0 (same captions and lengths)",
+        "rows": [{"name": "Real (test)", "kind": "real", "motions": len(items), **real},
+                 {"name": ctx.model_name, "kind": "model", **model}],
+    }
+
+
+def _inbetween_task(ctx: "_Context") -> dict[str, Any]:
+    from motiongen.metrics.inbetween import BASELINES, PositionStats, evaluate_inbetweening, extract_windows, position_stats
+
+    s, parts = ctx.settings, ctx.parts
+    stats = PositionStats.from_dict(parts.cached(
+        "inbetween-stats", lambda: position_stats(ctx.dataset("train"), progress=ctx.progress).to_dict()))
+    windows = extract_windows(ctx.dataset(s.split))
+    total = len(windows)
+    keep = min(total, s.inbetween_windows, s.limit or total)
+    picks = np.sort(np.random.default_rng([s.seed, 3]).choice(total, size=keep, replace=False))
+    windows = [windows[i] for i in picks]
+    captions = ctx.captions_by_clip()
+    methods: dict[str, Any] = dict(BASELINES)
+    methods[ctx.model_name] = KimodoInbetweening(ctx.pipe, captions, steps=s.steps, seed=s.seed)
+    rows = []
+    for name, method in methods.items():
+        scores = parts.cached(f"inbetween-{_slug(name)}",
+                              lambda m=method: evaluate_inbetweening(windows, m, stats, progress=ctx.progress))
+        rows.append({"name": name, "kind": "baseline" if name in BASELINES else "model", "scores": scores})
+    return {
+        "protocol": "LAFAN1 (65-frame windows every 40 frames, 10 context frames, transitions 5/15/30/45)",
+        "windows": len(windows),
+        "windows_available": total,
+        "position_stats": {"window": stats.window, "offset": stats.offset, "frames": stats.frames, "split": "train"},
+        "rows": rows,
+    }
+
+
+def _constraints_task(ctx: "_Context") -> dict[str, Any]:
+    from motiongen.evaluation.constraints import evaluate_constraints
+
+    s = ctx.settings
+    cases = min(s.constraint_cases, s.limit or s.constraint_cases)
+    return ctx.parts.cached("constraints", lambda: evaluate_constraints(
+        ctx.pipe, ctx.dataset(s.split), cases=cases, frames=s.constraint_frames, steps=s.steps, seed=s.seed,
+        progress=ctx.progress))
+
+
+def _slug(name: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in name).strip("-")
+
+
+class KimodoInbetweening:
+    """The KIMODO pipeline as an in-betweening method: full-body keyframes on the context frames and
+    the target frame (:meth:`constrained_motion`, the pipeline's defaults), one window at a time,
+    prompted with the window's clip caption (our data has one; LAFAN1's has none)."""
+
+    def __init__(self, pipe: Any, captions: dict[str, str], *, steps: int = 25, seed: int = 0) -> None:
+        self.pipe, self.captions, self.steps, self.seed = pipe, captions, steps, seed
+
+    def __call__(self, motions: list[Any], context: int, transition: int) -> list[Any]:
+        from dataclasses import replace
+
+        out = []
+        for k, motion in enumerate(motions):
+            n = motion.num_frames
+            frames = list(range(context)) + [n - 1]
+            keys = self.pipe.fullbody_keyframe_constraint(frames, motion=motion)
+            prompt = self.captions.get(str(motion.meta.get("clip_id")), "a person moves.")
+            gen = self.pipe.constrained_motion(prompt, n, constraints=[keys], seed=self.seed + k, steps=self.steps)
+            out.append(replace(motion, local_rotations=gen.local_rot_mats[0], root_translation=gen.root_positions[0],
+                               foot_contacts=None))
+        return out
+
+
+# ==================================================================================================
+# Context and driver
+# ==================================================================================================
+class _Context:
+    def __init__(self, settings: EvalSettings, parts: Parts, pipe: Any, evaluator: Any, model_name: str,
+                 dataset_root: Path, progress: bool) -> None:
+        from motiongen.evaluation.t2m import KimodoGenerator
+
+        self.settings, self.parts, self.pipe, self.evaluator = settings, parts, pipe, evaluator
+        self.model_name, self.dataset_root, self.progress = model_name, dataset_root, progress
+        self.skeleton, self.fps = pipe.bundle.skeleton, float(pipe.fps)
+        self.generator = KimodoGenerator(pipe, steps=settings.steps, progress=progress)
+        self._items: Any = None
+        self._datasets: dict[str, Any] = {}
+
+    def dataset(self, split: str) -> Any:
+        from motiongen.data.dataset import MotionDataset
+
+        if split not in self._datasets:
+            self._datasets[split] = MotionDataset(root=self.dataset_root, split=split, mirrored=False)
+        return self._datasets[split]
+
+    def test_items(self) -> list[Any]:
+        from motiongen.evaluation.t2m import load_items
+
+        if self._items is None:
+            self._items = load_items(self.dataset(self.settings.split), limit=self.settings.limit)
+        return self._items
+
+    def captions_by_clip(self) -> dict[str, str]:
+        ds = self.dataset(self.settings.split)
+        return {r["id"]: r["captions"][0] for r in ds.records if r.get("captions")}
+
+
+_RUNNERS = {"t2m": _t2m_task, "quality": _quality_task, "inbetween": _inbetween_task, "constraints": _constraints_task}
+
+
+def run_eval(
+    model: str,
+    output: str | Path,
+    settings: EvalSettings | None = None,
+    *,
+    evaluator: str | None = None,
+    dataset: str | Path | None = None,
+    cache: str | Path | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Evaluate ``model`` on ``settings.tasks``; write and return the metrics JSON (see the module doc)."""
+    from motiongen import __version__
+    from motiongen.evaluation.records import folder_digest, git_commit, machine_info, utc_now
+    from motiongen.models.evaluator import DEFAULT_EVALUATOR, TextMotionEvaluator
+    from motiongen.pipelines.bundle import resolve_model
+    from motiongen.pipelines.kimodo import KIMODOPipeline
+    from motiongen.train.features import dataset_source
+
+    settings = settings or EvalSettings()
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    output = Path(output)
+    host = machine_info()
+    started = time.perf_counter()
+    model_folder = resolve_model(model)
+    pipe = KIMODOPipeline.from_pretrained(model)
+    judge = TextMotionEvaluator.from_pretrained(evaluator or DEFAULT_EVALUATOR)
+    _, dataset_root = dataset_source(cache=cache, dataset=dataset)
+    model_record = {"name": str(model), "path": str(model_folder), "hash": folder_digest(model_folder),
+                    "steps": pipe.bundle.info.get("steps")}
+    evaluator_record = {"name": evaluator or DEFAULT_EVALUATOR, "version": judge.version}
+    parts = Parts(output.with_name(output.stem + ".parts"), log)
+    parts.open({"format": EVAL_FORMAT, "model_hash": model_record["hash"], "evaluator": judge.version,
+                "dataset": dataset_root.name, "settings": {k: v for k, v in settings.to_dict().items() if k != "tasks"}})
+    ctx = _Context(settings, parts, pipe, judge, str(model), dataset_root, progress)
+    tasks: dict[str, Any] = {}
+    seconds: dict[str, float] = {}
+    for task in settings.tasks:
+        t0 = time.perf_counter()
+        log(f"eval: {task}")
+        tasks[task] = _RUNNERS[task](ctx)
+        seconds[task] = round(time.perf_counter() - t0, 2)
+    result = {
+        "format": EVAL_FORMAT,
+        "date": utc_now(),
+        "git_commit": git_commit(),
+        "motiongen_version": __version__,
+        "machine": {**host, "load_average_1m_end": round(__import__("os").getloadavg()[0], 2)},
+        "model": model_record,
+        "evaluator": evaluator_record,
+        "split": settings.split,
+        "dataset": dataset_root.name,
+        "settings": settings.to_dict(),
+        "tasks": tasks,
+        "seconds": {**seconds, "total": round(time.perf_counter() - started, 2)},
+    }
+    atomic_write_text(output, json.dumps(result, indent=1) + "\n")
+    return result
