@@ -1,21 +1,10 @@
 """Constraint benchmark: how well generation meets kinematic constraints taken from real held-out motion.
 
-Cases are windows of ``--frames`` frames from clips of the dataset's **test** split (clips at least
-that long, chosen with ``--seed``; one window per clip, at a seeded offset), canonicalised (frame 0
-at the origin facing +Z, :func:`motiongen.motion.kimodo_features.canonicalize`). Each case's
-prompt is its clip's first caption, and its constraints are read off the real window:
-
-============================  ======================================================================
-type                          constraints (frames of the window)
-============================  ======================================================================
-``fullbody``                  whole poses at 3 keyframes: the first, one between, the last
-``end_effector``              both wrists and both feet (``left-hand``, ..., ``right-foot`` sets) at 3
-                              frames, plus one wrist over an interval of 10 frames
-``root2d_path``               the dense smooth root (x, z) of every frame, from the window's KIMODO encoding
-``root2d_waypoints``          the smooth root at the first, middle and last frames
-``mixed``                     one full-body keyframe plus the dense path (the keyframe's smooth root is
-                              the path's value there, as in KIMODO's ``07_mixed_constraints`` example)
-============================  ======================================================================
+Cases are windows of ``--frames`` frames from clips of the dataset's **test** split, canonicalised,
+prompted with their clip's first caption, with constraints of five types (``fullbody``,
+``end_effector``, ``root2d_path``, ``root2d_waypoints``, ``mixed``) read off the real window: the
+table of what each type constrains is in :mod:`motiongen.evaluation.constraints`, which holds the
+case building and scoring (``motiongen eval --tasks constraints`` runs the same code).
 
 Full-body and end-effector poses are built with the pipeline's builders from the window (their smooth
 root is the pelvis (x, z), the builders' and KIMODO's default). Every case is generated with

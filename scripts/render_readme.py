@@ -310,6 +310,61 @@ def constraint_examples_block() -> str:
     return "\n".join(lines)
 
 
+def _eval_results() -> list[dict]:
+    """Every ``benchmarks/results/eval_*.json`` (one per model; the shipped KIMODO model first)."""
+    paths = sorted(RESULTS.glob("eval_*.json"), key=lambda p: (p.name != "eval_kimodo-smplx.json", p.name))
+    if not paths:
+        raise SystemExit("no benchmarks/results/eval_*.json: run benchmarks/eval_full.py")
+    return [json.loads(p.read_text()) for p in paths]
+
+
+def _eval_intro(result: dict, what: str) -> str:
+    from motiongen.evaluation.report import describe
+
+    total = result["seconds"]["total"] / 60.0
+    return (f"{what} `python benchmarks/eval_full.py` (`motiongen eval`, default settings: "
+            f"{result['settings']['steps']} DDIM steps) on {describe(result)}; the whole evaluation took "
+            f"{total:.1f} min of wall time (budget 30 min).")
+
+
+def eval_t2m_block() -> str:
+    from motiongen.evaluation.report import t2m_table
+
+    results = _eval_results()
+    first = results[0]["tasks"]["t2m"]
+    real_top3 = first["rows"][0]["r_precision_top3"]["mean"]
+    chance = first["chance_r_precision"][2]
+    verdict = ("well above chance: fit to judge" if real_top3 > 3 * chance
+               else "NOT far enough above chance: the evaluator is not fit to judge")
+    return "\n".join([
+        _eval_intro(results[0], "Text to motion,"),
+        "",
+        t2m_table(results),
+        "",
+        f"The evaluator's own R-precision top-3 on real test pairs is **{real_top3:.3f}** against chance "
+        f"{chance:.3f}: {verdict}.",
+    ])
+
+
+def eval_quality_block() -> str:
+    from motiongen.evaluation.report import quality_table
+
+    results = _eval_results()
+    return "\n".join(["Motion quality (KIMODO's definitions; per-motion means, test split):", "", quality_table(results)])
+
+
+def eval_inbetween_block() -> str:
+    from motiongen.evaluation.report import inbetween_table
+
+    results = _eval_results()
+    return "\n".join([
+        "In-betweening, LAFAN1 protocol on our test split (LAFAN1's published figures are on other data, "
+        "`../shared/reference/benchmarks.md`):",
+        "",
+        inbetween_table(results),
+    ])
+
+
 BLOCKS = {
     "dataset-stats": dataset_block,
     "benchmarks": benchmarks_block,
@@ -317,6 +372,9 @@ BLOCKS = {
     "generate-speed": generate_speed_block,
     "constraint-benchmark": constraint_benchmark_block,
     "constraint-examples": constraint_examples_block,
+    "eval-t2m": eval_t2m_block,
+    "eval-quality": eval_quality_block,
+    "eval-inbetween": eval_inbetween_block,
 }
 
 

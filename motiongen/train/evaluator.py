@@ -390,6 +390,10 @@ def train_evaluator(cfg: EvaluatorTrainConfig, *, resume: bool = True, log: Any 
             old.unlink()
         (run_dir / "metrics.jsonl").unlink(missing_ok=True)
     run_dir.mkdir(parents=True, exist_ok=True)
+    done = latest_checkpoint(run_dir) if resume else None
+    if done is not None and torch.load(done, map_location="cpu", weights_only=False)["step"] >= cfg.total_steps:
+        log(f"{done} is at total_steps {cfg.total_steps} already; nothing to train")
+        return done
     threads = cfg.threads or max(1, torch.get_num_threads())
     saved_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
