@@ -337,7 +337,7 @@ def eval_t2m_block() -> str:
     verdict = ("well above chance: fit to judge" if real_top3 > 3 * chance
                else "NOT far enough above chance: the evaluator is not fit to judge")
     return "\n".join([
-        _eval_intro(results[0], "Text to motion,"),
+        _eval_intro(results[0], "Text to motion, measured by"),
         "",
         t2m_table(results),
         "",

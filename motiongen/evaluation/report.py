@@ -140,8 +140,8 @@ def inbetween_table(results: Sequence[Mapping[str, Any]]) -> str:
         for r in res["tasks"]["inbetween"]["rows"]:
             if r["kind"] == "model":
                 lines.append(row(f"{r['name']} (keyframes, {res['settings']['steps']} steps)", r["scores"]))
-    lines += ["", f"{first['windows']} of {first['windows_available']} test windows ({first['protocol']}); positions "
-                  f"normalised with training-split statistics."]
+    lines += ["", f"{first['windows']} of {first['windows_available']} test windows, drawn once with the seed; protocol: "
+                  f"{first['protocol']}; positions normalised with training-split statistics."]
     return "\n".join(lines)
 
 

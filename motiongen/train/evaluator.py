@@ -37,7 +37,7 @@ from torch import nn
 
 from motiongen import __version__
 from motiongen.errors import InputError, MotiongenError
-from motiongen.io.atomic import atomic_write
+from motiongen.io.atomic import atomic_write_text
 from motiongen.models.evaluator.evaluator import TextMotionEvaluator
 from motiongen.models.evaluator.features import evaluator_feature_dim, positions_to_evaluator_features
 from motiongen.models.evaluator.model import (
@@ -527,7 +527,10 @@ def export_evaluator(checkpoint: str | Path, out_dir: str | Path, *, weights_dty
     }
     evaluator = TextMotionEvaluator(model, state["mean"], state["std"], Skeleton.from_dict(state["skeleton"]),
                                     state.get("fps", 30.0), info)
-    folder = evaluator.save_pretrained(out_dir, weights_dtype=weights_dtype, card=_model_card(evaluator, info))
+    folder = evaluator.save_pretrained(out_dir, weights_dtype=weights_dtype)
+    # the card names the version of the weights as stored (float16), which only a reload gives
+    stored = TextMotionEvaluator.from_pretrained(folder)
+    atomic_write_text(Path(folder) / "README.md", _model_card(stored, info))
     return folder
 
 
