@@ -8,5 +8,17 @@ from motiongen.models.smog.kan import (
     kan_linear_parameter_count,
     uniform_knot_grid,
 )
+from motiongen.models.smog.model import MOTION_135_DIM, SMoGAutoencoder, SMoGConfig, text_alignment_loss
 
-__all__ = ["BASE_ACTIVATIONS", "KAN", "KANConfig", "KANLinear", "kan_linear_parameter_count", "uniform_knot_grid"]
+__all__ = [
+    "BASE_ACTIVATIONS",
+    "KAN",
+    "KANConfig",
+    "KANLinear",
+    "MOTION_135_DIM",
+    "SMoGAutoencoder",
+    "SMoGConfig",
+    "kan_linear_parameter_count",
+    "text_alignment_loss",
+    "uniform_knot_grid",
+]

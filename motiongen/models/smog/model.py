@@ -1,0 +1,231 @@
+"""The SMoG motion autoencoder (MotionCLIP/ACTOR-style transformer, reference smog.md section 2) on ``smplx22``.
+
+Motion in and out as ``motion_135`` frames: the root translation relative to the first frame (3)
+followed by the 6D of every joint's local rotation (22 x 6; ``matrix_to_rotation_6d``'s layout). Unlike
+SMoG's "translation" row (an ankle offset, reference 2.1 and 7), ours is the real root path.
+
+- **Encoder**: input embedding (``KANLinear`` or ``Linear``) -> a learned ``mu`` and ``sigma`` query
+  in front -> sinusoidal positions -> LayerNorm -> transformer encoder -> LayerNorm; the motion latent
+  ``z`` is the ``mu`` token (deterministic: SMoG overwrites the sample with ``mu``, no KL).
+- **Decoder**: ``z`` layer-normalised without affine parameters (scale-invariant, so a text
+  embedding of another norm decodes the same) as the one memory token; zero time queries plus
+  positions -> LayerNorm -> non-causal transformer decoder -> LayerNorm -> output layer (``KANLinear``
+  or ``Linear``) -> ``[B, T, 135]``, padded frames zeroed.
+- ``kan_layers``: ``"none"`` (MotionCLIP), ``"io"`` (SMoG: the input embedding and the output layer,
+  exactly two layers, reference 2.4), ``"all"`` (those plus every feed-forward layer of both stacks,
+  what SMoG's README claims).
+
+``latent`` equals the text encoder's dimension (384 for MiniLM), as SMoG's equals CLIP's (512): no
+projection head, the motion latent *is* in the text space, so a caption's embedding decodes straight
+into motion (:meth:`SMoGAutoencoder.decode`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from motiongen.errors import InputError
+from motiongen.models.smog.kan import KANConfig, KANLinear
+
+KAN_LAYER_CHOICES = ("none", "io", "all")
+#: ``motion_135``: root translation (3) + 22 joints x 6D.
+MOTION_135_DIM = 3 + 22 * 6
+
+
+@dataclass(frozen=True)
+class SMoGConfig:
+    """Sizes of the autoencoder (``config.json``). SMoG's own: latent 512, 8 + 8 layers, 4 heads, ff 1024."""
+
+    input_dim: int = MOTION_135_DIM
+    latent: int = 384
+    layers: int = 4
+    heads: int = 4
+    ff: int = 768
+    dropout: float = 0.1
+    max_frames: int = 300
+    kan_layers: str = "io"
+    kan: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("input_dim", "latent", "layers", "heads", "ff", "max_frames"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(f"must be an integer >= 1, got {value!r}", field=name)
+        if self.latent % self.heads:
+            raise InputError(f"latent {self.latent} must be divisible by heads {self.heads}", field="heads")
+        if self.kan_layers not in KAN_LAYER_CHOICES:
+            raise InputError(f"unknown kan_layers '{self.kan_layers}'; allowed: {', '.join(KAN_LAYER_CHOICES)}",
+                             field="kan_layers")
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
+            raise InputError(f"must be a number in [0, 1), got {self.dropout!r}", field="dropout")
+        KANConfig.from_dict(self.kan)  # a bad KAN option fails here, naming it
+
+    def kan_config(self) -> KANConfig:
+        return KANConfig.from_dict(self.kan)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "SMoGConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputError(f"unknown SMoG config keys {unknown}; known: {sorted(known)}", field="config")
+        return cls(**dict(data))
+
+
+def _sinusoids(length: int, width: int) -> Tensor:
+    position = torch.arange(length, dtype=torch.float32)[:, None]
+    div = torch.exp(torch.arange(0, width, 2, dtype=torch.float32) * (-math.log(10000.0) / width))
+    table = torch.zeros(length, width)
+    table[:, 0::2] = torch.sin(position * div)
+    table[:, 1::2] = torch.cos(position * div[: width // 2])
+    return table
+
+
+def _linear(in_features: int, out_features: int, use_kan: bool, kan: KANConfig) -> nn.Module:
+    return kan.build(in_features, out_features) if use_kan else nn.Linear(in_features, out_features)
+
+
+class _FeedForward(nn.Module):
+    def __init__(self, config: SMoGConfig, use_kan: bool) -> None:
+        super().__init__()
+        kan = config.kan_config()
+        self.up = _linear(config.latent, config.ff, use_kan, kan)
+        self.down = _linear(config.ff, config.latent, use_kan, kan)
+        self.dropout = nn.Dropout(config.dropout)
+        # a KAN edge carries its own nonlinearity; a Linear pair needs one between
+        self.activation = nn.Identity() if use_kan else nn.GELU()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.down(self.dropout(self.activation(self.up(x))))
+
+
+class _EncoderLayer(nn.Module):
+    """Post-LN encoder layer (PyTorch's default layout, as SMoG) with a pluggable feed-forward block."""
+
+    def __init__(self, config: SMoGConfig, kan_ff: bool) -> None:
+        super().__init__()
+        self.attention = nn.MultiheadAttention(config.latent, config.heads, dropout=config.dropout, batch_first=True)
+        self.feed_forward = _FeedForward(config, kan_ff)
+        self.norm1, self.norm2 = nn.LayerNorm(config.latent), nn.LayerNorm(config.latent)
+        self.dropout1, self.dropout2 = nn.Dropout(config.dropout), nn.Dropout(config.dropout)
+
+    def forward(self, x: Tensor, ignore: Tensor | None) -> Tensor:
+        x = self.norm1(x + self.dropout1(self.attention(x, x, x, key_padding_mask=ignore, need_weights=False)[0]))
+        return self.norm2(x + self.dropout2(self.feed_forward(x)))
+
+
+class _DecoderLayer(nn.Module):
+    """Post-LN decoder layer: self-attention over the time queries (no causal mask), cross-attention to ``z``."""
+
+    def __init__(self, config: SMoGConfig, kan_ff: bool) -> None:
+        super().__init__()
+        self.self_attention = nn.MultiheadAttention(config.latent, config.heads, dropout=config.dropout, batch_first=True)
+        self.cross_attention = nn.MultiheadAttention(config.latent, config.heads, dropout=config.dropout, batch_first=True)
+        self.feed_forward = _FeedForward(config, kan_ff)
+        self.norms = nn.ModuleList(nn.LayerNorm(config.latent) for _ in range(3))
+        self.dropouts = nn.ModuleList(nn.Dropout(config.dropout) for _ in range(3))
+
+    def forward(self, x: Tensor, memory: Tensor, ignore: Tensor | None) -> Tensor:
+        x = self.norms[0](x + self.dropouts[0](self.self_attention(x, x, x, key_padding_mask=ignore, need_weights=False)[0]))
+        x = self.norms[1](x + self.dropouts[1](self.cross_attention(x, memory, memory, need_weights=False)[0]))
+        return self.norms[2](x + self.dropouts[2](self.feed_forward(x)))
+
+
+class SMoGAutoencoder(nn.Module):
+    """``encode(motion [B, T, 135], valid [B, T]) -> z [B, latent]``; ``decode(z, num_frames | valid) -> [B, T, 135]``."""
+
+    def __init__(self, config: SMoGConfig) -> None:
+        super().__init__()
+        self.config = config
+        kan = config.kan_config()
+        io, all_ff = config.kan_layers in ("io", "all"), config.kan_layers == "all"
+        width = config.latent
+        self.input_embedding = _linear(config.input_dim, width, io, kan)
+        self.mu_query = nn.Parameter(torch.randn(1, 1, width) * 0.02)
+        self.sigma_query = nn.Parameter(torch.randn(1, 1, width) * 0.02)
+        self.register_buffer("positions", _sinusoids(config.max_frames + 2, width), persistent=False)
+        self.encoder_pe_norm = nn.LayerNorm(width)
+        self.encoder_layers = nn.ModuleList(_EncoderLayer(config, all_ff) for _ in range(config.layers))
+        self.encoder_norm = nn.LayerNorm(width)
+        self.decoder_pe_norm = nn.LayerNorm(width)
+        self.decoder_layers = nn.ModuleList(_DecoderLayer(config, all_ff) for _ in range(config.layers))
+        self.decoder_norm = nn.LayerNorm(width)
+        self.output_layer = _linear(width, config.input_dim, io, kan)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def _check(self, motion: Tensor) -> None:
+        if motion.ndim != 3 or motion.shape[-1] != self.config.input_dim:
+            raise InputError(f"motion has shape {list(motion.shape)}; expected [B, T, {self.config.input_dim}]",
+                             field="motion")
+        if motion.shape[1] > self.config.max_frames:
+            raise InputError(f"{motion.shape[1]} frames; the model reads at most {self.config.max_frames}", field="motion")
+
+    def encode(self, motion: Tensor, valid: Tensor | None = None) -> Tensor:
+        """The motion latent ``z = mu`` ``[B, latent]`` of ``motion [B, T, 135]`` (``valid [B, T]`` bool)."""
+        self._check(motion)
+        b, t, _ = motion.shape
+        x = self.input_embedding(motion)
+        x = torch.cat([self.mu_query.expand(b, -1, -1), self.sigma_query.expand(b, -1, -1), x], 1)
+        x = self.dropout(self.encoder_pe_norm(x + self.positions[: t + 2]))
+        ignore = None
+        if valid is not None:
+            ignore = torch.cat([torch.zeros(b, 2, dtype=torch.bool, device=valid.device), ~valid], 1)
+        for layer in self.encoder_layers:
+            x = layer(x, ignore)
+        return self.encoder_norm(x)[:, 0]
+
+    def decode(self, z: Tensor, num_frames: int | None = None, valid: Tensor | None = None) -> Tensor:
+        """``[B, T, 135]`` from latents ``z [B, latent]`` (a motion's, or a caption's text embedding).
+
+        Give ``num_frames`` (all the same length) or ``valid [B, T]`` (per-sample lengths).
+        """
+        if z.ndim != 2 or z.shape[1] != self.config.latent:
+            raise InputError(f"z has shape {list(z.shape)}; expected [B, {self.config.latent}]", field="z")
+        if valid is None:
+            if num_frames is None or not 1 <= int(num_frames) <= self.config.max_frames:
+                raise InputError(f"num_frames must be in [1, {self.config.max_frames}], got {num_frames!r}",
+                                 field="num_frames")
+            valid = torch.ones(z.shape[0], int(num_frames), dtype=torch.bool, device=z.device)
+        b, t = valid.shape
+        memory = F.layer_norm(z, (self.config.latent,))[:, None]
+        x = self.dropout(self.decoder_pe_norm(self.positions[2 : t + 2].expand(b, -1, -1)))
+        for layer in self.decoder_layers:
+            x = layer(x, memory, ~valid)
+        out = self.output_layer(self.decoder_norm(x))
+        return out * valid[..., None]
+
+    def forward(self, motion: Tensor, valid: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``(reconstruction [B, T, 135], z [B, latent])``."""
+        z = self.encode(motion, valid)
+        if valid is None:
+            valid = torch.ones(motion.shape[:2], dtype=torch.bool, device=motion.device)
+        return self.decode(z, valid=valid), z
+
+    def kan_modules(self) -> list[KANLinear]:
+        return [m for m in self.modules() if isinstance(m, KANLinear)]
+
+    def kan_regularization(self) -> Tensor:
+        """Sum of the KAN layers' regularisation losses (0 without KAN layers)."""
+        terms = [m.regularization_loss() for m in self.kan_modules()]
+        return torch.stack(terms).sum() if terms else torch.zeros(())
+
+
+def text_alignment_loss(z: Tensor, text: Tensor, kind: str = "cosine", temperature: float = 0.07) -> Tensor:
+    """SMoG's ``cosine`` (mean ``1 - cos(text, z)``; what SMoG trains with) or a symmetric InfoNCE
+    (``"infonce"``: the contrastive term SMoG's retrieval lacks, reference 7)."""
+    if kind == "cosine":
+        return (1.0 - F.cosine_similarity(z, text, dim=-1)).mean()
+    if kind == "infonce":
+        logits = F.normalize(text, dim=-1) @ F.normalize(z, dim=-1).T / temperature
+        target = torch.arange(z.shape[0], device=z.device)
+        return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+    raise InputError(f"unknown alignment loss '{kind}'; allowed: cosine, infonce", field="alignment")
