@@ -106,6 +106,12 @@ def cmd_train_evaluator(args: argparse.Namespace) -> int:
     return run_from_args(args)
 
 
+def cmd_train_smog(args: argparse.Namespace) -> int:
+    from motiongen.train.smog import run_from_args
+
+    return run_from_args(args)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from motiongen.evaluation.runner import EvalSettings, run_eval
 
@@ -175,6 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = build_evaluator_parser(train.add_parser("evaluator", help="train the text-motion evaluator from a config file"))
     p.set_defaults(func=cmd_train_evaluator)
+    from motiongen.train.arguments import build_smog_parser
+
+    p = build_smog_parser(train.add_parser("smog", help="train the SMoG motion autoencoder from a config file"))
+    p.set_defaults(func=cmd_train_smog)
 
     from motiongen.evaluation.arguments import add_eval_parser
 

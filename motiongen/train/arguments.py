@@ -35,3 +35,20 @@ def build_evaluator_parser(parser: argparse.ArgumentParser | None = None) -> arg
     p.add_argument("--total-steps", type=int, help="override total_steps (e.g. to extend a finished run)")
     p.add_argument("--export", metavar="DIR", help="after training, export the EMA encoders to DIR (float16)")
     return p
+
+
+def build_smog_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """Arguments of ``motiongen train smog`` (also ``python -m motiongen.train.smog``)."""
+    p = parser or argparse.ArgumentParser(
+        prog="python -m motiongen.train.smog", description="Train the SMoG motion autoencoder."
+    )
+    p.add_argument("--config", required=True, help="training config (.yaml or .json)")
+    p.add_argument("--no-resume", dest="resume", action="store_false", default=True,
+                   help="start over (removes old checkpoints)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key (repeatable; model.layers=2 for sizes)")
+    p.add_argument("--output-dir", help="override output_dir")
+    p.add_argument("--total-steps", type=int, help="override total_steps (e.g. to extend a finished run)")
+    p.add_argument("--export", metavar="DIR", help="after training, export the EMA weights as a model folder to DIR")
+    p.add_argument("--fp16-weights", action="store_true", help="with --export: store weights as float16")
+    return p

@@ -33,7 +33,6 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
-from torch import nn
 
 from motiongen import __version__
 from motiongen.errors import InputError, MotiongenError
@@ -48,6 +47,7 @@ from motiongen.models.evaluator.model import (
     side_words,
 )
 from motiongen.train.config import apply_overrides, read_config_file
+from motiongen.train.loop import decay_groups, save_checkpoint
 from motiongen.train.kimodo import (
     SOURCE_LICENCES,
     MetricsLog,
@@ -363,22 +363,6 @@ def validate(
 # ==================================================================================================
 # Training
 # ==================================================================================================
-def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        (no_decay if p.ndim < 2 or name.endswith("summary") else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def _save_checkpoint(path: Path, state: Mapping[str, Any], keep: int, run_dir: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(dict(state), tmp)
-    tmp.replace(path)
-    for _, old in list_checkpoints(run_dir)[:-keep]:
-        old.unlink(missing_ok=True)
-
-
 def train_evaluator(cfg: EvaluatorTrainConfig, *, resume: bool = True, log: Any = None) -> Path:
     """Train (or continue) the evaluator described by ``cfg``; returns the latest checkpoint path."""
     from tqdm import tqdm
@@ -411,7 +395,8 @@ def train_evaluator(cfg: EvaluatorTrainConfig, *, resume: bool = True, log: Any 
         torch.manual_seed(cfg.seed)
         model = TextMotionModel(model_cfg)
         ema = copy.deepcopy(model).eval()
-        optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.99))
+        groups = decay_groups(model, cfg.weight_decay, lambda name, p: p.ndim < 2 or name.endswith("summary"))
+        optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99))
         rng = np.random.default_rng(cfg.seed)
         step = 0
         ckpt = latest_checkpoint(run_dir) if resume else None
@@ -476,7 +461,7 @@ def train_evaluator(cfg: EvaluatorTrainConfig, *, resume: bool = True, log: Any 
             timed_out = cfg.time_limit_minutes is not None and time.perf_counter() - started > cfg.time_limit_minutes * 60
             if step % cfg.checkpoint_every == 0 or step == cfg.total_steps or timed_out:
                 last_path = checkpoint_dir(run_dir) / f"step-{step:08d}.pt"
-                _save_checkpoint(last_path, checkpoint_state(), cfg.keep_checkpoints, run_dir)
+                save_checkpoint(last_path, checkpoint_state(), cfg.keep_checkpoints, run_dir)
             if timed_out:
                 log(f"time limit of {cfg.time_limit_minutes} minutes reached at step {step}")
                 break
