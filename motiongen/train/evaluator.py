@@ -47,7 +47,7 @@ from motiongen.models.evaluator.model import (
     side_words,
 )
 from motiongen.train.config import apply_overrides, read_config_file
-from motiongen.train.loop import decay_groups, save_checkpoint
+from motiongen.train.loop import decay_groups, open_run_dir, save_checkpoint
 from motiongen.train.kimodo import (
     SOURCE_LICENCES,
     MetricsLog,
@@ -56,7 +56,6 @@ from motiongen.train.kimodo import (
     ema_update,
     latest_checkpoint,
     learning_rate,
-    list_checkpoints,
 )
 
 CHECKPOINT_FORMAT = "motiongen.evaluator_checkpoint/1"
@@ -369,14 +368,8 @@ def train_evaluator(cfg: EvaluatorTrainConfig, *, resume: bool = True, log: Any 
 
     log = log or (lambda msg: print(msg, file=sys.stderr))
     run_dir = Path(cfg.output_dir)
-    if not resume and run_dir.exists():
-        for _, old in list_checkpoints(run_dir):
-            old.unlink()
-        (run_dir / "metrics.jsonl").unlink(missing_ok=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    done = latest_checkpoint(run_dir) if resume else None
-    if done is not None and torch.load(done, map_location="cpu", weights_only=False)["step"] >= cfg.total_steps:
-        log(f"{done} is at total_steps {cfg.total_steps} already; nothing to train")
+    done = open_run_dir(run_dir, resume=resume, total_steps=cfg.total_steps, log=log)
+    if done is not None:
         return done
     threads = cfg.threads or max(1, torch.get_num_threads())
     saved_threads = torch.get_num_threads()

@@ -33,3 +33,20 @@ def save_checkpoint(path: Path, state: Mapping[str, Any], keep: int, run_dir: Pa
     tmp.replace(path)
     for _, old in list_checkpoints(run_dir)[:-keep]:
         old.unlink(missing_ok=True)
+
+
+def open_run_dir(run_dir: Path, *, resume: bool, total_steps: int, log: Callable[[str], None]) -> Path | None:
+    """Create ``run_dir`` (clearing its checkpoints and metrics log when not resuming); return the
+    latest checkpoint when it already reached ``total_steps`` (nothing left to train), else None."""
+    from motiongen.train.kimodo import latest_checkpoint
+
+    if not resume and run_dir.exists():
+        for _, old in list_checkpoints(run_dir):
+            old.unlink()
+        (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    done = latest_checkpoint(run_dir) if resume else None
+    if done is not None and torch.load(done, map_location="cpu", weights_only=False)["step"] >= total_steps:
+        log(f"{done} is at total_steps {total_steps} already; nothing to train")
+        return done
+    return None

@@ -51,7 +51,7 @@ from motiongen.models.smog.features import canonical_window, positions_from_135,
 from motiongen.models.smog.model import SMoGAutoencoder, SMoGConfig, text_alignment_loss
 from motiongen.skeleton.skeleton import Skeleton
 from motiongen.train.config import apply_overrides, read_config_file
-from motiongen.train.loop import decay_groups, save_checkpoint
+from motiongen.train.loop import decay_groups, open_run_dir, save_checkpoint
 from motiongen.train.kimodo import (
     SOURCE_LICENCES,
     MetricsLog,
@@ -60,7 +60,6 @@ from motiongen.train.kimodo import (
     ema_update,
     latest_checkpoint,
     learning_rate,
-    list_checkpoints,
 )
 
 CHECKPOINT_FORMAT = "motiongen.smog_checkpoint/1"
@@ -541,14 +540,8 @@ def train_smog(cfg: SMoGTrainConfig, *, resume: bool = True, log: Callable[[str]
 
     log = log or (lambda msg: print(msg, file=sys.stderr))
     run_dir = Path(cfg.output_dir)
-    if not resume and run_dir.exists():
-        for _, old in list_checkpoints(run_dir):
-            old.unlink()
-        (run_dir / "metrics.jsonl").unlink(missing_ok=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    done = latest_checkpoint(run_dir) if resume else None
-    if done is not None and torch.load(done, map_location="cpu", weights_only=False)["step"] >= cfg.total_steps:
-        log(f"{done} is at total_steps {cfg.total_steps} already; nothing to train")
+    done = open_run_dir(run_dir, resume=resume, total_steps=cfg.total_steps, log=log)
+    if done is not None:
         return done
     threads = cfg.threads or max(1, torch.get_num_threads())
     saved_threads = torch.get_num_threads()
