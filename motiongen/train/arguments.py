@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Callable, Sequence
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -52,3 +53,30 @@ def build_smog_parser(parser: argparse.ArgumentParser | None = None) -> argparse
     p.add_argument("--export", metavar="DIR", help="after training, export the EMA weights as a model folder to DIR")
     p.add_argument("--fp16-weights", action="store_true", help="with --export: store weights as float16")
     return p
+
+
+def config_overrides(args: argparse.Namespace) -> list[str]:
+    """The ``--set`` overrides plus those that ``--output-dir`` and ``--total-steps`` stand for."""
+    import json
+
+    overrides = list(args.overrides)
+    if args.output_dir:
+        overrides.append(f"output_dir={json.dumps(args.output_dir)}")
+    if args.total_steps is not None:
+        overrides.append(f"total_steps={args.total_steps}")
+    return overrides
+
+
+def run_command(build: Callable[[], argparse.ArgumentParser], run: Callable[[argparse.Namespace], int],
+                argv: Sequence[str] | None = None) -> int:
+    """``python -m motiongen.train.X``: parse, run, and print a user mistake in one line (exit 2)."""
+    import sys
+
+    from motiongen.errors import MotiongenError
+
+    args = build().parse_args(argv)
+    try:
+        return run(args)
+    except MotiongenError as exc:
+        print(f"motiongen: error: {exc}", file=sys.stderr)
+        return 2

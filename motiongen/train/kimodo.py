@@ -49,7 +49,7 @@ from torch import nn
 
 from motiongen.io.atomic import atomic_write
 from motiongen import __version__
-from motiongen.errors import InputError, MotiongenError
+from motiongen.errors import InputError
 from motiongen.motion.kimodo_features import FeatureStats, KimodoFeatures
 from motiongen.skeleton.skeleton import Skeleton
 from motiongen.train.config import KimodoTrainConfig, apply_overrides, load_train_config
@@ -1059,11 +1059,9 @@ def export_bundle(
 # Command line (torchrun -m motiongen.train.kimodo --config FILE)
 # ==================================================================================================
 def run_from_args(args: argparse.Namespace) -> int:
-    overrides = list(args.overrides)
-    if args.output_dir:
-        overrides.append(f"output_dir={json.dumps(args.output_dir)}")
-    if args.total_steps is not None:
-        overrides.append(f"total_steps={args.total_steps}")
+    from motiongen.train.arguments import config_overrides
+
+    overrides = config_overrides(args)
     path = train_kimodo(args.config, resume=args.resume, overrides=overrides)
     if args.export and int(os.environ.get("RANK", "0")) == 0:
         out = export_bundle(path, args.export, weights_dtype="float16" if args.fp16_weights else "float32")
@@ -1074,14 +1072,9 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from motiongen.train.arguments import build_parser
+    from motiongen.train.arguments import build_parser, run_command
 
-    args = build_parser().parse_args(argv)
-    try:
-        return run_from_args(args)
-    except MotiongenError as exc:
-        print(f"motiongen: error: {exc}", file=sys.stderr)
-        return 2
+    return run_command(build_parser, run_from_args, argv)
 
 
 if __name__ == "__main__":

@@ -800,11 +800,9 @@ def _model_card(cfg: SMoGConfig, info: Mapping[str, Any]) -> str:
 # Command line
 # ==================================================================================================
 def run_from_args(args: argparse.Namespace) -> int:
-    overrides = list(args.overrides)
-    if args.output_dir:
-        overrides.append(f"output_dir={json.dumps(args.output_dir)}")
-    if args.total_steps is not None:
-        overrides.append(f"total_steps={args.total_steps}")
+    from motiongen.train.arguments import config_overrides
+
+    overrides = config_overrides(args)
     cfg = load_smog_config(args.config, overrides)
     path = train_smog(cfg, resume=args.resume)
     if args.export:
@@ -815,14 +813,9 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from motiongen.train.arguments import build_smog_parser
+    from motiongen.train.arguments import build_smog_parser, run_command
 
-    args = build_smog_parser().parse_args(argv)
-    try:
-        return run_from_args(args)
-    except MotiongenError as exc:
-        print(f"motiongen: error: {exc}", file=sys.stderr)
-        return 2
+    return run_command(build_smog_parser, run_from_args, argv)
 
 
 if __name__ == "__main__":
