@@ -16,6 +16,7 @@ first), ``seconds`` per task.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -101,10 +102,10 @@ class Parts:
         return found if found is not None else self.put(name, compute())
 
 
-def _progress(iterable: Any, desc: str, total: int | None = None, enabled: bool = True) -> Any:
+def _progress(iterable: Any, desc: str, enabled: bool = True) -> Any:
     from tqdm import tqdm
 
-    return tqdm(iterable, desc=desc, total=total, unit="run", disable=not enabled)
+    return tqdm(iterable, desc=desc, unit="run", disable=not enabled)
 
 
 def _positions_npz(parts: Parts, name: str) -> Path:
@@ -135,6 +136,7 @@ def _load_motions(path: Path) -> list[Any]:
 # ==================================================================================================
 def _t2m_task(ctx: "_Context") -> dict[str, Any]:
     from motiongen.evaluation.t2m import floor_figures, load_items, run_replication, summarise_replications
+    from motiongen.metrics.t2m import chance_r_precision
 
     s, parts, ev = ctx.settings, ctx.parts, ctx.evaluator
     items = ctx.test_items()
@@ -161,8 +163,6 @@ def _t2m_task(ctx: "_Context") -> dict[str, Any]:
             found = parts.put(name, result)
         generated.append(found)
     n_used = real[0]["samples"]
-    from motiongen.metrics.t2m import chance_r_precision
-
     return {
         "items": len(items),
         "samples_per_replication": n_used,
@@ -352,7 +352,7 @@ def run_eval(
         "date": utc_now(),
         "git_commit": git_commit(),
         "motiongen_version": __version__,
-        "machine": {**host, "load_average_1m_end": round(__import__("os").getloadavg()[0], 2)},
+        "machine": {**host, "load_average_1m_end": round(os.getloadavg()[0], 2)},
         "model": model_record,
         "evaluator": evaluator_record,
         "split": settings.split,

@@ -22,7 +22,7 @@ Replications are summarised by mean and 95% interval (``1.96 * std / sqrt(n)``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 
@@ -100,10 +100,6 @@ class KimodoGenerator:
         self.pipe, self.steps, self.cfg, self.postprocess = pipe, steps, cfg, postprocess
         self.batch_size, self.progress = batch_size, progress
         self.name = str(pipe.bundle.info.get("name") or pipe.bundle.info.get("path") or "kimodo")
-
-    def settings(self) -> dict[str, Any]:
-        cfg = self.cfg if self.cfg is not None else self.pipe.default_cfg(constrained=False)
-        return {"steps": self.steps, "cfg": list(cfg) if isinstance(cfg, tuple) else cfg, "postprocess": self.postprocess}
 
     def __call__(self, prompts: Sequence[str], lengths: Sequence[int], seed: int) -> list[GeneratedMotion]:
         outs = self.pipe.text_to_motions(
@@ -196,5 +192,3 @@ def floor_figures(train_emb: np.ndarray, test_emb: np.ndarray, rng: np.random.Ge
     """The floor row: FID of real training motions against real test motions, and their diversity."""
     return {"fid": fid(test_emb, train_emb), "diversity": diversity(train_emb, min(DIVERSITY_PAIRS, len(train_emb)), rng=rng)}
 
-
-ProgressFn = Callable[[str], None]

@@ -435,12 +435,9 @@ class KIMODOPipeline(ConstraintTasks):
         order = sorted(range(len(prompts)), key=lambda i: lengths[i])
         outputs: list[MotionOutput | None] = [None] * len(prompts)
         chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-        try:
-            from tqdm import tqdm
+        from tqdm import tqdm
 
-            chunks = tqdm(chunks, desc="generating", unit="batch", disable=not progress)
-        except ImportError:  # pragma: no cover
-            pass
+        chunks = tqdm(chunks, desc="generating", unit="batch", disable=not progress)
         for chunk in chunks:
             chunk_prompts = [prompts[i] for i in chunk]
             chunk_lengths = [lengths[i] for i in chunk]

@@ -1,4 +1,4 @@
-"""Command-line arguments of ``motiongen train kimodo`` (no torch import: the CLI builds its parser fast)."""
+"""Command-line arguments of ``motiongen train kimodo|evaluator|smog`` (no torch import: the CLI builds its parser fast)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,22 @@ import argparse
 from typing import Callable, Sequence
 
 
-def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    """Arguments of ``motiongen train kimodo`` (also ``python -m motiongen.train.kimodo``)."""
-    p = parser or argparse.ArgumentParser(prog="python -m motiongen.train.kimodo", description="Train a KIMODO model.")
+def _run_arguments(p: argparse.ArgumentParser, size_example: str) -> None:
+    """The options every trainer takes: config, resume, overrides, output folder, step count."""
     p.add_argument("--config", required=True, help="training config (.yaml or .json)")
     p.add_argument("--resume", dest="resume", action="store_true", default=True,
                    help="continue from the latest checkpoint in output_dir (default)")
     p.add_argument("--no-resume", dest="resume", action="store_false", help="start over (removes old checkpoints)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key (repeatable; model.width=128 for model sizes)")
+                   help=f"override a config key (repeatable; {size_example} for model sizes)")
     p.add_argument("--output-dir", help="override output_dir")
     p.add_argument("--total-steps", type=int, help="override total_steps (e.g. to extend a finished run)")
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """Arguments of ``motiongen train kimodo`` (also ``python -m motiongen.train.kimodo``)."""
+    p = parser or argparse.ArgumentParser(prog="python -m motiongen.train.kimodo", description="Train a KIMODO model.")
+    _run_arguments(p, "model.width=128")
     p.add_argument("--export", metavar="DIR", help="after training, export the EMA weights as a bundle to DIR")
     p.add_argument("--fp16-weights", action="store_true", help="with --export: store weights as float16")
     return p
@@ -27,13 +32,7 @@ def build_evaluator_parser(parser: argparse.ArgumentParser | None = None) -> arg
     p = parser or argparse.ArgumentParser(
         prog="python -m motiongen.train.evaluator", description="Train the text-motion evaluator."
     )
-    p.add_argument("--config", required=True, help="training config (.yaml or .json)")
-    p.add_argument("--no-resume", dest="resume", action="store_false", default=True,
-                   help="start over (removes old checkpoints)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key (repeatable; model.width=128 for sizes)")
-    p.add_argument("--output-dir", help="override output_dir")
-    p.add_argument("--total-steps", type=int, help="override total_steps (e.g. to extend a finished run)")
+    _run_arguments(p, "model.width=128")
     p.add_argument("--export", metavar="DIR", help="after training, export the EMA encoders to DIR (float16)")
     return p
 
@@ -43,17 +42,10 @@ def build_smog_parser(parser: argparse.ArgumentParser | None = None) -> argparse
     p = parser or argparse.ArgumentParser(
         prog="python -m motiongen.train.smog", description="Train the SMoG motion autoencoder."
     )
-    p.add_argument("--config", required=True, help="training config (.yaml or .json)")
-    p.add_argument("--no-resume", dest="resume", action="store_false", default=True,
-                   help="start over (removes old checkpoints)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key (repeatable; model.layers=2 for sizes)")
-    p.add_argument("--output-dir", help="override output_dir")
-    p.add_argument("--total-steps", type=int, help="override total_steps (e.g. to extend a finished run)")
+    _run_arguments(p, "model.layers=2")
     p.add_argument("--export", metavar="DIR", help="after training, export the EMA weights as a model folder to DIR")
     p.add_argument("--fp16-weights", action="store_true", help="with --export: store weights as float16")
     return p
-
 
 def config_overrides(args: argparse.Namespace) -> list[str]:
     """The ``--set`` overrides plus those that ``--output-dir`` and ``--total-steps`` stand for."""
