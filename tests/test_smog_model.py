@@ -7,7 +7,13 @@ import torch
 
 from motiongen.errors import InputError
 from motiongen.models.smog.kan import KANLinear
-from motiongen.models.smog.model import MOTION_135_DIM, SMoGAutoencoder, SMoGConfig, text_alignment_loss
+from motiongen.models.smog.model import (
+    MOTION_135_DIM,
+    SMoGAutoencoder,
+    SMoGConfig,
+    matched_io_hidden,
+    text_alignment_loss,
+)
 
 
 def _model(kan_layers: str = "io", **sizes) -> SMoGAutoencoder:
@@ -75,7 +81,11 @@ def test_config_and_input_errors_name_the_field() -> None:
     with pytest.raises(InputError, match="heads"):
         SMoGConfig(latent=30, heads=4)
     with pytest.raises(InputError, match="config"):
-        SMoGConfig.from_dict({"width": 3})
+        SMoGConfig.from_dict({"depth": 3})
+    with pytest.raises(InputError, match="io_hidden"):
+        SMoGConfig(kan_layers="io", io_hidden=64)
+    with pytest.raises(InputError, match="heads"):
+        SMoGConfig(latent=32, width=30, heads=4)
     assert SMoGConfig.from_dict(SMoGConfig().to_dict()) == SMoGConfig()
     model = _model()
     with pytest.raises(InputError, match="motion"):
@@ -84,3 +94,45 @@ def test_config_and_input_errors_name_the_field() -> None:
         model.encode(torch.randn(1, 41, MOTION_135_DIM))
     with pytest.raises(InputError, match="num_frames"):
         model.decode(torch.randn(1, 32))
+
+
+def test_matched_mlp_io_layers_have_the_kan_layers_parameter_count() -> None:
+    kan = SMoGConfig().kan_config()
+    hidden = matched_io_hidden(MOTION_135_DIM, 32, kan)
+    kan_model, mlp_model = _model("io"), _model("none", io_hidden=hidden)
+    assert isinstance(mlp_model.input_embedding, torch.nn.Sequential) and mlp_model.kan_modules() == []
+
+    def io_count(m: SMoGAutoencoder) -> int:
+        return sum(p.numel() for layer in (m.input_embedding,) for p in layer.parameters())
+
+    # one hidden unit more would overshoot by in + out + 1 parameters
+    assert 0 <= io_count(mlp_model) - io_count(kan_model) < MOTION_135_DIM + 32 + 1
+    total = [sum(p.numel() for p in m.parameters()) for m in (kan_model, mlp_model)]
+    assert abs(total[1] - total[0]) / total[0] < 0.01
+
+
+def test_a_narrow_transformer_still_speaks_the_latent() -> None:
+    model = _model(width=16)
+    assert model.encoder_layers[0].attention.embed_dim == 16
+    motion = torch.randn(2, 10, MOTION_135_DIM)
+    out, z = model(motion)
+    assert z.shape == (2, 32) and out.shape == motion.shape
+    torch.testing.assert_close(model.decode(z, 10), model.decode(2.5 * z, 10), atol=1e-4, rtol=1e-4)
+
+
+def test_feature_statistics_standardise_inside_the_model() -> None:
+    model = _model()
+    motion = torch.randn(2, 10, MOTION_135_DIM)
+    mean, std = torch.randn(MOTION_135_DIM), torch.rand(MOTION_135_DIM) + 0.5
+    z_plain = model.encode(motion)
+    model.set_feature_statistics(mean, std)
+    # encoding a shifted, scaled motion under those statistics sees what the plain model saw
+    torch.testing.assert_close(model.encode(motion * std + mean), z_plain, atol=1e-5, rtol=1e-5)
+    decoded = model.decode(z_plain, 10)
+    model.set_feature_statistics(torch.zeros(MOTION_135_DIM), torch.ones(MOTION_135_DIM))
+    torch.testing.assert_close(decoded, model.decode(z_plain, 10) * std + mean, atol=1e-5, rtol=1e-5)
+    assert "feature_mean" in model.state_dict()  # saved with the weights
+    with pytest.raises(InputError, match="statistics"):
+        model.set_feature_statistics(torch.zeros(3), torch.ones(3))
+    with pytest.raises(InputError, match="statistics"):
+        model.set_feature_statistics(torch.full((MOTION_135_DIM,), float("nan")), torch.ones(MOTION_135_DIM))

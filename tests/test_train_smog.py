@@ -213,6 +213,17 @@ def test_trainer_runs_resumes_and_exports(tiny_dataset: Path, real_motion, tmp_p
     weights = load_file(str(half / "model.safetensors"))
     assert weights["input_embedding.spline_weight"].dtype == torch.float16
     assert weights["input_embedding.grid"].dtype == torch.float32
+    # standardisation came from the training windows: root height's mean is a pelvis height in metres
+    stats_mean, stats_std = weights["feature_mean"], weights["feature_std"]
+    assert stats_mean.dtype == torch.float32 and 0.5 < float(stats_mean[1]) < 1.3
+    assert torch.all(stats_std >= 1e-2) and not torch.allclose(stats_std, torch.ones_like(stats_std))
+    # the folder is a pipeline: it decodes captions into motions
+    from motiongen.pipelines.smog import SMoGPipeline
+
+    pipe = SMoGPipeline.from_pretrained(half)
+    out = pipe.text_to_motion("A person walks forward.", num_frames=40, postprocess=False)
+    assert out.posed_joints.shape == (1, 40, 22, 3) and np.isfinite(out.posed_joints).all()
+    assert pipe.default_frames == 40 and out.info["deterministic"]
 
 
 def test_config_errors_name_the_key() -> None:

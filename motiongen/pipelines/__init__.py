@@ -22,9 +22,20 @@ _LAZY = {
     "KIMODOPipeline": "motiongen.pipelines.kimodo",
     "resolve_cfg": "motiongen.pipelines.kimodo",
     "MotionOutput": "motiongen.pipelines.output",
+    "SMoGPipeline": "motiongen.pipelines.smog",
+    "load_pipeline": "motiongen.pipelines.loading",
 }
 
-__all__ = ["DEFAULT_MODEL", "KIMODOBundle", "KIMODOPipeline", "MotionOutput", "resolve_cfg", "resolve_model"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "KIMODOBundle",
+    "KIMODOPipeline",
+    "MotionOutput",
+    "SMoGPipeline",
+    "load_pipeline",
+    "resolve_cfg",
+    "resolve_model",
+]
 
 
 def __getattr__(name: str) -> Any:

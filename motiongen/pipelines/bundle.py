@@ -39,7 +39,12 @@ from motiongen.pipelines import DEFAULT_MODEL
 from motiongen.skeleton.skeleton import Skeleton
 
 #: Shipped models: name -> folder under motiongen/assets/models.
-KNOWN_MODELS = {DEFAULT_MODEL: "kimodo-smplx"}
+KNOWN_MODELS = {DEFAULT_MODEL: "kimodo-smplx", "motiongen/smog-smplx": "smog-smplx"}
+#: How to make each shipped model when its folder is missing.
+_TRAIN_HINTS = {
+    DEFAULT_MODEL: "motiongen train kimodo --config configs/kimodo_smplx.yaml",
+    "motiongen/smog-smplx": "motiongen train smog --config configs/smog_smplx.yaml",
+}
 BUNDLE_FORMAT = "motiongen.kimodo_bundle/1"
 
 INDEX_FILE = "model_index.json"
@@ -70,11 +75,11 @@ def resolve_model(name_or_path: str | os.PathLike[str]) -> Path:
     text = os.fspath(name_or_path)
     if text in KNOWN_MODELS:
         folder = models_dir() / KNOWN_MODELS[text]
-        if not (folder / INDEX_FILE).is_file():
+        # a KIMODO bundle has model_index.json, a single-component model (SMoG) config.json
+        if not ((folder / INDEX_FILE).is_file() or (folder / CONFIG_FILE).is_file()):
             raise DataNotFoundError(
-                f"model '{text}' is not installed (no {INDEX_FILE} in {folder}); train one with "
-                "`motiongen train kimodo --config configs/kimodo_smplx.yaml` and export it there, or pass "
-                "--model with the path of a trained bundle folder"
+                f"model '{text}' is not installed (no {INDEX_FILE} or {CONFIG_FILE} in {folder}); train one with "
+                f"`{_TRAIN_HINTS[text]}` and export it there, or pass --model with the path of a trained model folder"
             )
         return folder
     path = Path(text).expanduser()

@@ -40,6 +40,10 @@ how far the pelvis may stay from a 2D-root target. ``--impute SHARE`` sets the s
 steps (noisiest first) on which the constrained features are imputed smoothly into the estimate
 (default 1: every step; 0: the model is only conditioned on them, as KIMODO).
 
+``--model motiongen/smog-smplx`` (or any SMoG folder) generates with the SMoG autoencoder: one
+prompt, no constraints or tasks, deterministic (``--seed``, ``--steps`` and the guidance options
+have no effect on it), default length its 60-frame training window.
+
 Numbers are parsed here rather than by argparse so that every mistake is one
 ``motiongen: error: ...`` line (exit 2), and everything that can be checked before the model runs
 is checked first (files parsed, motions read, frame numbers checked when ``--frames`` is given);
@@ -88,7 +92,8 @@ def add_generate_parser(sub: Any) -> argparse.ArgumentParser:
         f"the lead-in (default {DEFAULT_TASK_FRAMES}); with --path the path's row count",
     )
     length.add_argument("--duration", nargs="+", metavar="SEC", help="seconds per prompt (frames = round(SEC * 30))")
-    p.add_argument("--model", default=DEFAULT_MODEL, help=f"model name or bundle folder (default {DEFAULT_MODEL})")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"model name or folder (default {DEFAULT_MODEL}; motiongen/smog-smplx: the deterministic "
+                   "SMoG autoencoder, one prompt, no controls)")
     p.add_argument("--num-samples", default="1", metavar="K", help="motions to generate (default 1)")
     p.add_argument("--seed", metavar="S", help="random seed (default: random, printed)")
     p.add_argument("--steps", default=str(DEFAULT_STEPS), metavar="N", help=f"DDIM steps (default {DEFAULT_STEPS})")
@@ -333,7 +338,6 @@ def generate_command(args: argparse.Namespace) -> int:
     """Run ``motiongen generate`` (see the module docstring); returns the exit status."""
     from motiongen.pipelines.kimodo import (
         MAX_SEED,
-        KIMODOPipeline,
         check_device,
         resolve_cfg,
         transition_length,
@@ -412,7 +416,15 @@ def generate_command(args: argparse.Namespace) -> int:
     targets = output_paths(args.output, num_samples)
     check_writable(targets)
 
-    pipe = KIMODOPipeline.from_pretrained(args.model, device=device)
+    from motiongen.pipelines.loading import load_pipeline
+    from motiongen.pipelines.smog import SMoGPipeline
+
+    pipe = load_pipeline(args.model, device=device)
+    deterministic = isinstance(pipe, SMoGPipeline)
+    if deterministic and (task is not None or records is not None or len(prompts) > 1):
+        what = task or ("--constraints" if records is not None else "several prompts")
+        raise InputError(f"the SMoG model generates from one prompt without kinematic controls; {what} needs a "
+                         "KIMODO model (the default --model)", field="--model")
     if seconds is not None:
         frames = [max(1, round(sec * pipe.fps)) for sec in seconds]
     if frames is None:
@@ -421,7 +433,8 @@ def generate_command(args: argparse.Namespace) -> int:
         elif task in ("--stitch", "--prepend"):
             frames = [DEFAULT_TASK_FRAMES]
         else:
-            frames = [min(DEFAULT_FRAMES, pipe.max_frames)] * len(prompts)
+            default = pipe.default_frames if deterministic else DEFAULT_FRAMES
+            frames = [min(default, pipe.max_frames)] * len(prompts)
     if task == "--path" and seconds is not None and frames[0] != len(path_rows):
         raise InputError(
             f"{seconds[0]:g} s ({frames[0]} frames) for a path of {len(path_rows)} rows; a path gives one row per frame "
@@ -461,7 +474,7 @@ def generate_command(args: argparse.Namespace) -> int:
         raise InputError(f"in-betweening needs at least 2 frames (the start and the end pose), got {frames[0]}", field=length_field)
     if task not in ("--stitch", "--prepend"):
         _check_frames_in_timeline(records, waypoint_frames, sum(frames), args.constraints)
-    skeleton = pipe.bundle.skeleton
+    skeleton = pipe.skeleton if deterministic else pipe.bundle.skeleton
     motions = {name: on_model_rig(m, skeleton, pipe.fps, name, task or "") for name, m in motions.items()}
 
     options: dict[str, Any] = {
@@ -499,6 +512,7 @@ def generate_command(args: argparse.Namespace) -> int:
         else:
             out = pipe.through_waypoints(prompt, waypoints, waypoint_frames, frames[0], **options)
     written = out.save(args.output)
+    how = "deterministic, no seed" if deterministic else f"seed {out.info['seed']}"
     for path in written:
-        print(f"wrote {path} ({out.num_frames} frames at {out.fps:g} fps, seed {out.info['seed']})")
+        print(f"wrote {path} ({out.num_frames} frames at {out.fps:g} fps, {how})")
     return 0

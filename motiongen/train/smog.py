@@ -24,7 +24,7 @@ chance, which SMoG's table did not print.
 Run folder: ``config.json``, ``metrics.jsonl``, ``checkpoints/step-XXXXXXXX.pt`` and ``data/``
 (every clip's world-frame features and every caption's embedding, computed once, reused on resume).
 :func:`export_smog` writes the EMA weights as a model folder (``config.json`` format
-``motiongen.smog/1``, ``model.safetensors``, ``skeleton.json``, ``README.md``).
+``motiongen.smog/1``, ``model.safetensors``, ``skeleton.json``, ``README.md``; :class:`~motiongen.pipelines.smog.SMoGPipeline` loads it).
 """
 
 from __future__ import annotations
@@ -34,8 +34,6 @@ import copy
 import hashlib
 import json
 import math
-import os
-import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -63,9 +61,7 @@ from motiongen.train.kimodo import (
 )
 
 CHECKPOINT_FORMAT = "motiongen.smog_checkpoint/1"
-EXPORT_FORMAT = "motiongen.smog/1"
 DATA_DIR = "data"
-CONFIG_FILE, WEIGHTS_FILE, SKELETON_FILE, CARD_FILE = "config.json", "model.safetensors", "skeleton.json", "README.md"
 ALIGNMENTS = ("cosine", "infonce")
 RETRIEVAL_KS = (1, 5)
 #: The built dataset's frame rate (``smplx22-30fps``), the exported model's.
@@ -426,6 +422,20 @@ def make_batch(split: ClipSplit, table: CaptionTable, picks: Sequence[Pick], num
     )
 
 
+def feature_statistics(
+    split: ClipSplit, eligible: np.ndarray, num_frames: int, *, windows: int = 4096, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel ``(mean, std)`` ``[D]`` of ``windows`` random canonical training windows (seeded).
+
+    Canonical windows, not whole clips: a window's root path starts at the origin facing +Z, so its
+    translation spread differs from the clips' world paths.
+    """
+    rng = np.random.default_rng([seed, 1])
+    picks = random_picks(split, eligible, windows, num_frames, rng)
+    frames = np.concatenate([canonical_window(split.frames[c], split.headings[c], s, num_frames) for c, s, _ in picks])
+    return torch.from_numpy(frames.mean(0)), torch.from_numpy(frames.std(0))
+
+
 # ==================================================================================================
 # Losses (reference smog.md 2.7)
 # ==================================================================================================
@@ -559,6 +569,7 @@ def train_smog(cfg: SMoGTrainConfig, *, resume: bool = True, log: Callable[[str]
         model_cfg = cfg.model_config(train.frames[0].shape[1], int(table.embeddings.shape[1]))
         torch.manual_seed(cfg.seed)
         model = SMoGAutoencoder(model_cfg)
+        model.set_feature_statistics(*feature_statistics(train, eligible, cfg.num_frames, seed=cfg.seed))
         ema = copy.deepcopy(model).eval()
         optimizer = torch.optim.AdamW(decay_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas)
         rng = np.random.default_rng(cfg.seed)
@@ -677,21 +688,18 @@ def _resolve_checkpoint(checkpoint: str | Path) -> Path:
 
 
 def export_smog(checkpoint: str | Path, out_dir: str | Path, *, weights_dtype: str = "float32") -> Path:
-    """Write a checkpoint's EMA autoencoder as a model folder; returns the folder.
+    """Write a checkpoint's EMA autoencoder as a model folder (:meth:`SMoGPipeline.save_pretrained`).
 
     Args:
         checkpoint: a checkpoint file or a run folder (its latest checkpoint).
         out_dir: the folder (``config.json``, ``model.safetensors``, ``skeleton.json``, ``README.md``),
             replaced as a whole once everything is written.
-        weights_dtype: ``float32`` or ``float16`` (parameters only; buffers such as KAN knot grids stay
-            float32). Load back with ``.float()``.
+        weights_dtype: ``float32`` or ``float16`` (parameters only; buffers such as KAN knot grids and
+            feature statistics stay float32).
     """
-    from safetensors.torch import save_file
-
+    from motiongen.pipelines.smog import SMoGPipeline
     from motiongen.train.kimodo import read_metrics
 
-    if weights_dtype not in ("float16", "float32"):
-        raise InputError(f"must be float16 or float32, got '{weights_dtype}'", field="weights_dtype")
     path = _resolve_checkpoint(checkpoint)
     state = torch.load(path, map_location="cpu", weights_only=False)
     if state.get("format") != CHECKPOINT_FORMAT:
@@ -699,9 +707,6 @@ def export_smog(checkpoint: str | Path, out_dir: str | Path, *, weights_dtype: s
     model_cfg = SMoGConfig.from_dict(state["model_config"])
     model = SMoGAutoencoder(model_cfg)
     model.load_state_dict(state["ema"])
-    parameters = {name for name, _ in model.named_parameters()}
-    dtype = torch.float16 if weights_dtype == "float16" else torch.float32
-    weights = {k: (v.to(dtype) if k in parameters else v).contiguous() for k, v in model.state_dict().items()}
     skeleton = Skeleton.from_dict(state["skeleton"])
     run_dir = path.parent.parent
     val = [r for r in read_metrics(run_dir) if "val_loss" in r and r["step"] <= state["step"]]
@@ -710,32 +715,11 @@ def export_smog(checkpoint: str | Path, out_dir: str | Path, *, weights_dtype: s
         "validation": val[-1] if val else None, "trained_with": f"motiongen {state.get('motiongen_version')}",
         "train_config": state["config"], "licence": _licence(state["data"]["sources"]),
         "parameters": sum(p.numel() for p in model.parameters()),
+        "text_encoder_identifier": state["text_encoder"]["identifier"],
     }
-    config = {
-        "format": EXPORT_FORMAT, "model": model_cfg.to_dict(), "skeleton_name": skeleton.name, "fps": state["fps"],
-        "features": "motion_135: canonical root translation (x, z from frame 0; y absolute) + 6D local rotations "
-                    "(matrix_to_rotation_6d), motiongen.models.smog.features",
-        "text_encoder": state["text_encoder"]["spec"], "text_encoder_identifier": state["text_encoder"]["identifier"],
-        "weights_dtype": weights_dtype, "info": info,
-    }
-    out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        save_file(weights, str(tmp / WEIGHTS_FILE), metadata={"format": EXPORT_FORMAT})
-        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=1) + "\n")
-        (tmp / SKELETON_FILE).write_text(skeleton.to_json())
-        (tmp / CARD_FILE).write_text(_model_card(model_cfg, info))
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        if out.exists():
-            out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out
+    pipe = SMoGPipeline(model, skeleton, state["fps"], state["text_encoder"]["spec"], info=info,
+                        model_card=_model_card(model_cfg, info))
+    return pipe.save_pretrained(out_dir, weights_dtype=weights_dtype)
 
 
 def _licence(sources: Sequence[str]) -> str:
@@ -755,8 +739,10 @@ def _model_card(cfg: SMoGConfig, info: Mapping[str, Any]) -> str:
         "",
         f"- motion: `motion_135` frames on `smplx22` at 30 fps (canonical root translation + 6D local rotations); "
         f"trained on windows of exactly {info['num_frames']} frames, decodes up to {cfg.max_frames}",
-        f"- model: {cfg.layers} + {cfg.layers} transformer layers, {cfg.heads} heads, width {cfg.latent} "
-        f"(= the text embedding), ff {cfg.ff}, KAN layers `{cfg.kan_layers}`; {info['parameters'] / 1e6:.2f} M parameters",
+        f"- model: {cfg.layers} + {cfg.layers} transformer layers, {cfg.heads} heads, width {cfg.model_width}, "
+        f"latent {cfg.latent} (= the text embedding), ff {cfg.ff}, KAN layers `{cfg.kan_layers}`"
+        + (f", MLP input/output layers of hidden width {cfg.io_hidden}" if cfg.io_hidden else "")
+        + f"; {info['parameters'] / 1e6:.2f} M parameters",
         f"- objective: {train_cfg['lambda_rc']:g} rc + {train_cfg['lambda_rcxyz']:g} rcxyz + {train_cfg['lambda_vel']:g} vel "
         f"+ {train_cfg['lambda_text']:g} text ({train_cfg['alignment']}) + {train_cfg['lambda_kan_reg']:g} KAN regulariser",
         f"- training: {info['steps']} steps of batch {train_cfg['batch_size']}, EMA weights; training split only "
@@ -783,7 +769,7 @@ def _model_card(cfg: SMoGConfig, info: Mapping[str, Any]) -> str:
         "",
         "## Limitations",
         "",
-        "- decoding is deterministic: one caption gives one motion of the requested length",
+        "- decoding is deterministic: one caption gives one motion of the requested length; a seed changes nothing",
         f"- trained only on {info['num_frames']}-frame windows; other lengths are extrapolation",
         "",
         "## Data and licence",

@@ -8,7 +8,13 @@ from motiongen.models.smog.kan import (
     kan_linear_parameter_count,
     uniform_knot_grid,
 )
-from motiongen.models.smog.model import MOTION_135_DIM, SMoGAutoencoder, SMoGConfig, text_alignment_loss
+from motiongen.models.smog.model import (
+    MOTION_135_DIM,
+    SMoGAutoencoder,
+    SMoGConfig,
+    matched_io_hidden,
+    text_alignment_loss,
+)
 
 __all__ = [
     "BASE_ACTIVATIONS",
@@ -19,6 +25,7 @@ __all__ = [
     "SMoGAutoencoder",
     "SMoGConfig",
     "kan_linear_parameter_count",
+    "matched_io_hidden",
     "text_alignment_loss",
     "uniform_knot_grid",
 ]

@@ -13,11 +13,20 @@ SMoG's "translation" row (an ankle offset, reference 2.1 and 7), ours is the rea
   or ``Linear``) -> ``[B, T, 135]``, padded frames zeroed.
 - ``kan_layers``: ``"none"`` (MotionCLIP), ``"io"`` (SMoG: the input embedding and the output layer,
   exactly two layers, reference 2.4), ``"all"`` (those plus every feed-forward layer of both stacks,
-  what SMoG's README claims).
+  what SMoG's README claims). ``io_hidden`` (only with ``"none"``) turns the input embedding and the
+  output layer into two-layer MLPs of that hidden width: :func:`matched_io_hidden` sizes them to the
+  KAN layers' parameter count, the Linear arm of the KAN ablation.
 
-``latent`` equals the text encoder's dimension (384 for MiniLM), as SMoG's equals CLIP's (512): no
-projection head, the motion latent *is* in the text space, so a caption's embedding decodes straight
-into motion (:meth:`SMoGAutoencoder.decode`).
+``latent`` equals the text encoder's dimension (384 for MiniLM), as SMoG's equals CLIP's (512): the
+motion latent *is* in the text space, so a caption's embedding decodes straight into motion
+(:meth:`SMoGAutoencoder.decode`). SMoG's transformer is as wide as its latent; ``width`` (default:
+the latent's) lets a CPU-sized model run narrower, with one linear map from the ``mu`` token into
+the latent and one from the latent into the decoder's memory.
+
+Features are standardised inside the model (``feature_mean`` / ``feature_std`` buffers, set from
+the training windows by :meth:`SMoGAutoencoder.set_feature_statistics`): KAN splines only bend
+inside their knot grid (``[-1, 1]`` by default), and raw root paths are metres wide. ``encode``
+takes and ``decode`` returns raw ``motion_135`` frames.
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from motiongen.errors import InputError
-from motiongen.models.smog.kan import KANConfig, KANLinear
+from motiongen.models.smog.kan import KANConfig, KANLinear, kan_linear_parameter_count
 
 KAN_LAYER_CHOICES = ("none", "io", "all")
 #: ``motion_135``: root translation (3) + 22 joints x 6D.
@@ -44,6 +53,8 @@ class SMoGConfig:
 
     input_dim: int = MOTION_135_DIM
     latent: int = 384
+    width: int | None = None
+    io_hidden: int | None = None
     layers: int = 4
     heads: int = 4
     ff: int = 768
@@ -57,14 +68,25 @@ class SMoGConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"must be an integer >= 1, got {value!r}", field=name)
-        if self.latent % self.heads:
-            raise InputError(f"latent {self.latent} must be divisible by heads {self.heads}", field="heads")
+        for name in ("width", "io_hidden"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise InputError(f"must be an integer >= 1 or null, got {value!r}", field=name)
+        if self.model_width % self.heads:
+            raise InputError(f"width {self.model_width} must be divisible by heads {self.heads}", field="heads")
+        if self.io_hidden is not None and self.kan_layers != "none":
+            raise InputError("io_hidden (MLP input/output layers) needs kan_layers 'none'", field="io_hidden")
         if self.kan_layers not in KAN_LAYER_CHOICES:
             raise InputError(f"unknown kan_layers '{self.kan_layers}'; allowed: {', '.join(KAN_LAYER_CHOICES)}",
                              field="kan_layers")
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
             raise InputError(f"must be a number in [0, 1), got {self.dropout!r}", field="dropout")
         KANConfig.from_dict(self.kan)  # a bad KAN option fails here, naming it
+
+    @property
+    def model_width(self) -> int:
+        """The transformer's width: ``width``, or the latent's when unset (SMoG's layout)."""
+        return self.width or self.latent
 
     def kan_config(self) -> KANConfig:
         return KANConfig.from_dict(self.kan)
@@ -94,12 +116,27 @@ def _linear(in_features: int, out_features: int, use_kan: bool, kan: KANConfig) 
     return kan.build(in_features, out_features) if use_kan else nn.Linear(in_features, out_features)
 
 
+def _io_layer(in_features: int, out_features: int, config: SMoGConfig) -> nn.Module:
+    """The input embedding or output layer: KAN, Linear, or a two-layer MLP (``io_hidden``)."""
+    if config.io_hidden is not None:
+        return nn.Sequential(nn.Linear(in_features, config.io_hidden), nn.GELU(),
+                             nn.Linear(config.io_hidden, out_features))
+    return _linear(in_features, out_features, config.kan_layers in ("io", "all"), config.kan_config())
+
+
+def matched_io_hidden(in_features: int, out_features: int, kan: KANConfig) -> int:
+    """Hidden width of a ``Linear -> GELU -> Linear`` MLP with (at least) a ``KANLinear``'s parameter count."""
+    target = kan_linear_parameter_count(in_features, out_features, kan.grid_size, kan.spline_order,
+                                        kan.enable_standalone_scale_spline)
+    return max(1, math.ceil((target - out_features) / (in_features + out_features + 1)))
+
+
 class _FeedForward(nn.Module):
     def __init__(self, config: SMoGConfig, use_kan: bool) -> None:
         super().__init__()
         kan = config.kan_config()
-        self.up = _linear(config.latent, config.ff, use_kan, kan)
-        self.down = _linear(config.ff, config.latent, use_kan, kan)
+        self.up = _linear(config.model_width, config.ff, use_kan, kan)
+        self.down = _linear(config.ff, config.model_width, use_kan, kan)
         self.dropout = nn.Dropout(config.dropout)
         # a KAN edge carries its own nonlinearity; a Linear pair needs one between
         self.activation = nn.Identity() if use_kan else nn.GELU()
@@ -113,9 +150,10 @@ class _EncoderLayer(nn.Module):
 
     def __init__(self, config: SMoGConfig, kan_ff: bool) -> None:
         super().__init__()
-        self.attention = nn.MultiheadAttention(config.latent, config.heads, dropout=config.dropout, batch_first=True)
+        width = config.model_width
+        self.attention = nn.MultiheadAttention(width, config.heads, dropout=config.dropout, batch_first=True)
         self.feed_forward = _FeedForward(config, kan_ff)
-        self.norm1, self.norm2 = nn.LayerNorm(config.latent), nn.LayerNorm(config.latent)
+        self.norm1, self.norm2 = nn.LayerNorm(width), nn.LayerNorm(width)
         self.dropout1, self.dropout2 = nn.Dropout(config.dropout), nn.Dropout(config.dropout)
 
     def forward(self, x: Tensor, ignore: Tensor | None) -> Tensor:
@@ -128,10 +166,11 @@ class _DecoderLayer(nn.Module):
 
     def __init__(self, config: SMoGConfig, kan_ff: bool) -> None:
         super().__init__()
-        self.self_attention = nn.MultiheadAttention(config.latent, config.heads, dropout=config.dropout, batch_first=True)
-        self.cross_attention = nn.MultiheadAttention(config.latent, config.heads, dropout=config.dropout, batch_first=True)
+        width = config.model_width
+        self.self_attention = nn.MultiheadAttention(width, config.heads, dropout=config.dropout, batch_first=True)
+        self.cross_attention = nn.MultiheadAttention(width, config.heads, dropout=config.dropout, batch_first=True)
         self.feed_forward = _FeedForward(config, kan_ff)
-        self.norms = nn.ModuleList(nn.LayerNorm(config.latent) for _ in range(3))
+        self.norms = nn.ModuleList(nn.LayerNorm(width) for _ in range(3))
         self.dropouts = nn.ModuleList(nn.Dropout(config.dropout) for _ in range(3))
 
     def forward(self, x: Tensor, memory: Tensor, ignore: Tensor | None) -> Tensor:
@@ -146,10 +185,11 @@ class SMoGAutoencoder(nn.Module):
     def __init__(self, config: SMoGConfig) -> None:
         super().__init__()
         self.config = config
-        kan = config.kan_config()
-        io, all_ff = config.kan_layers in ("io", "all"), config.kan_layers == "all"
-        width = config.latent
-        self.input_embedding = _linear(config.input_dim, width, io, kan)
+        all_ff = config.kan_layers == "all"
+        width = config.model_width
+        self.register_buffer("feature_mean", torch.zeros(config.input_dim))
+        self.register_buffer("feature_std", torch.ones(config.input_dim))
+        self.input_embedding = _io_layer(config.input_dim, width, config)
         self.mu_query = nn.Parameter(torch.randn(1, 1, width) * 0.02)
         self.sigma_query = nn.Parameter(torch.randn(1, 1, width) * 0.02)
         self.register_buffer("positions", _sinusoids(config.max_frames + 2, width), persistent=False)
@@ -159,8 +199,24 @@ class SMoGAutoencoder(nn.Module):
         self.decoder_pe_norm = nn.LayerNorm(width)
         self.decoder_layers = nn.ModuleList(_DecoderLayer(config, all_ff) for _ in range(config.layers))
         self.decoder_norm = nn.LayerNorm(width)
-        self.output_layer = _linear(width, config.input_dim, io, kan)
+        self.output_layer = _io_layer(width, config.input_dim, config)
+        narrow = width != config.latent
+        self.to_latent = nn.Linear(width, config.latent) if narrow else nn.Identity()
+        self.from_latent = nn.Linear(config.latent, width) if narrow else nn.Identity()
         self.dropout = nn.Dropout(config.dropout)
+
+    def set_feature_statistics(self, mean: Tensor, std: Tensor, floor: float = 1e-2) -> None:
+        """Standardise features with the training windows' ``mean`` and ``std`` ``[input_dim]``.
+
+        ``std`` is floored at ``floor`` so a near-constant channel is not blown up into noise.
+        """
+        shape = (self.config.input_dim,)
+        if tuple(mean.shape) != shape or tuple(std.shape) != shape:
+            raise InputError(f"statistics must have shape {list(shape)}", field="statistics")
+        if not (torch.isfinite(mean).all() and torch.isfinite(std).all()):
+            raise InputError("statistics contain NaN or inf", field="statistics")
+        self.feature_mean.copy_(mean)
+        self.feature_std.copy_(std.clamp_min(floor))
 
     def _check(self, motion: Tensor) -> None:
         if motion.ndim != 3 or motion.shape[-1] != self.config.input_dim:
@@ -173,7 +229,7 @@ class SMoGAutoencoder(nn.Module):
         """The motion latent ``z = mu`` ``[B, latent]`` of ``motion [B, T, 135]`` (``valid [B, T]`` bool)."""
         self._check(motion)
         b, t, _ = motion.shape
-        x = self.input_embedding(motion)
+        x = self.input_embedding((motion - self.feature_mean) / self.feature_std)
         x = torch.cat([self.mu_query.expand(b, -1, -1), self.sigma_query.expand(b, -1, -1), x], 1)
         x = self.dropout(self.encoder_pe_norm(x + self.positions[: t + 2]))
         ignore = None
@@ -181,7 +237,7 @@ class SMoGAutoencoder(nn.Module):
             ignore = torch.cat([torch.zeros(b, 2, dtype=torch.bool, device=valid.device), ~valid], 1)
         for layer in self.encoder_layers:
             x = layer(x, ignore)
-        return self.encoder_norm(x)[:, 0]
+        return self.to_latent(self.encoder_norm(x)[:, 0])
 
     def decode(self, z: Tensor, num_frames: int | None = None, valid: Tensor | None = None) -> Tensor:
         """``[B, T, 135]`` from latents ``z [B, latent]`` (a motion's, or a caption's text embedding).
@@ -196,11 +252,11 @@ class SMoGAutoencoder(nn.Module):
                                  field="num_frames")
             valid = torch.ones(z.shape[0], int(num_frames), dtype=torch.bool, device=z.device)
         b, t = valid.shape
-        memory = F.layer_norm(z, (self.config.latent,))[:, None]
+        memory = self.from_latent(F.layer_norm(z, (self.config.latent,)))[:, None]
         x = self.dropout(self.decoder_pe_norm(self.positions[2 : t + 2].expand(b, -1, -1)))
         for layer in self.decoder_layers:
             x = layer(x, memory, ~valid)
-        out = self.output_layer(self.decoder_norm(x))
+        out = self.output_layer(self.decoder_norm(x)) * self.feature_std + self.feature_mean
         return out * valid[..., None]
 
     def forward(self, motion: Tensor, valid: Tensor | None = None) -> tuple[Tensor, Tensor]:
