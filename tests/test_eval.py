@@ -101,3 +101,33 @@ def test_bad_settings_are_named() -> None:
         EvalSettings(limit=8)
     with pytest.raises(InputError, match="replications"):
         EvalSettings(replications=0)
+
+
+def test_a_smog_model_is_evaluated_on_the_tasks_it_can_do(subset: Path, tmp_path: Path) -> None:
+    import torch
+
+    from motiongen.models.smog.model import SMoGAutoencoder, SMoGConfig
+    from motiongen.pipelines.smog import SMoGPipeline
+    from motiongen.skeleton.registry import get_skeleton
+
+    torch.manual_seed(0)
+    model = SMoGAutoencoder(SMoGConfig(width=32, layers=1, heads=2, ff=32, max_frames=300))
+    folder = SMoGPipeline(model, get_skeleton("smplx22"), 30.0, {"type": "minilm"}).save_pretrained(tmp_path / "smog")
+    out = tmp_path / "smog.json"
+    args = ["eval", "--model", str(folder), "--dataset", str(subset), "--replications", "2", "--limit", "32",
+            "--mm-captions", "4", "--mm-repeats", "2", "--no-progress", "-o", str(out)]
+    assert main(args) == 0
+    r = json.loads(out.read_text())
+    # the default task list loses the control tasks; what is left is measured like KIMODO
+    assert set(r["tasks"]) == {"t2m", "quality"} and r["model"]["kind"] == "smog"
+    assert "deterministic" in r["model"]["sampling"]
+    model_row = r["tasks"]["t2m"]["rows"][-1]
+    # one prompt, one motion: the repeats of a caption are identical
+    assert model_row["multimodality"]["mean"] == pytest.approx(0.0, abs=1e-5)
+    assert model_row["fid"]["mean"] > 0
+    assert f"`{r['model']['hash'][:8]}`, deterministic, 2 replications" in t2m_table([r])
+    with pytest.raises(InputError, match="kinematic controls"):
+        from motiongen.evaluation.runner import run_eval
+
+        run_eval(str(folder), tmp_path / "x.json", EvalSettings(tasks=("t2m", "inbetween"), limit=32),
+                 dataset=subset, progress=False)

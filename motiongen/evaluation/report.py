@@ -89,8 +89,8 @@ def t2m_table(results: Sequence[Mapping[str, Any]]) -> str:
         t2m = r["tasks"]["t2m"]
         model_row = t2m["rows"][-1]
         settings = r["settings"]
-        label = (f"{r['model']['name']} (`{r['model']['hash'][:8]}`, {settings['steps']} steps, "
-                 f"{t2m['replications']} replications)")
+        how = "deterministic" if r["model"].get("kind") == "smog" else f"{settings['steps']} steps"
+        label = f"{r['model']['name']} (`{r['model']['hash'][:8]}`, {how}, {t2m['replications']} replications)"
         lines.append(row(label, model_row))
     chance = ", ".join(f"{c:.3f}" for c in first["chance_r_precision"])
     lines += [

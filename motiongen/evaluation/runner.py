@@ -19,7 +19,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -274,12 +274,12 @@ class KimodoInbetweening:
 class _Context:
     def __init__(self, settings: EvalSettings, parts: Parts, pipe: Any, evaluator: Any, model_name: str,
                  dataset_root: Path, progress: bool) -> None:
-        from motiongen.evaluation.t2m import KimodoGenerator
+        from motiongen.evaluation.t2m import PipelineGenerator
 
         self.settings, self.parts, self.pipe, self.evaluator = settings, parts, pipe, evaluator
         self.model_name, self.dataset_root, self.progress = model_name, dataset_root, progress
-        self.skeleton, self.fps = pipe.bundle.skeleton, float(pipe.fps)
-        self.generator = KimodoGenerator(pipe, steps=settings.steps, progress=progress)
+        self.skeleton, self.fps = _pipeline_skeleton(pipe), float(pipe.fps)
+        self.generator = PipelineGenerator(pipe, steps=settings.steps, progress=progress)
         self._items: Any = None
         self._datasets: dict[str, Any] = {}
 
@@ -302,6 +302,30 @@ class _Context:
         return {r["id"]: r["captions"][0] for r in ds.records if r.get("captions")}
 
 
+def _pipeline_skeleton(pipe: Any) -> Any:
+    return pipe.bundle.skeleton if hasattr(pipe, "bundle") else pipe.skeleton
+
+
+#: Tasks that need kinematic controls, which the SMoG autoencoder does not take.
+CONTROL_TASKS = ("inbetween", "constraints")
+
+
+def _tasks_for(pipe: Any, settings: EvalSettings, log: Callable[[str], None]) -> tuple[str, ...]:
+    """``settings.tasks`` the model can do: SMoG drops the control tasks when they came by default,
+    and refuses them when asked for by name."""
+    from motiongen.pipelines.smog import SMoGPipeline
+
+    if not isinstance(pipe, SMoGPipeline):
+        return settings.tasks
+    asked = [t for t in settings.tasks if t in CONTROL_TASKS]
+    if asked and settings.tasks != TASKS:
+        raise InputError(f"the SMoG model takes no kinematic controls, so it cannot run {', '.join(asked)}; "
+                         f"its tasks: {', '.join(t for t in TASKS if t not in CONTROL_TASKS)}", field="tasks")
+    if asked:
+        log(f"eval: SMoG takes no kinematic controls; skipping {', '.join(asked)}")
+    return tuple(t for t in settings.tasks if t not in CONTROL_TASKS)
+
+
 _RUNNERS = {"t2m": _t2m_task, "quality": _quality_task, "inbetween": _inbetween_task, "constraints": _constraints_task}
 
 
@@ -321,7 +345,7 @@ def run_eval(
     from motiongen.evaluation.records import folder_digest, git_commit, machine_info, utc_now
     from motiongen.models.evaluator import DEFAULT_EVALUATOR, TextMotionEvaluator
     from motiongen.pipelines.bundle import resolve_model
-    from motiongen.pipelines.kimodo import KIMODOPipeline
+    from motiongen.pipelines.loading import load_pipeline
     from motiongen.train.features import dataset_source
 
     settings = settings or EvalSettings()
@@ -330,11 +354,16 @@ def run_eval(
     host = machine_info()
     started = time.perf_counter()
     model_folder = resolve_model(model)
-    pipe = KIMODOPipeline.from_pretrained(model)
+    pipe = load_pipeline(model)
+    settings = replace(settings, tasks=_tasks_for(pipe, settings, log))
     judge = TextMotionEvaluator.from_pretrained(evaluator or DEFAULT_EVALUATOR)
     _, dataset_root = dataset_source(cache=cache, dataset=dataset)
+    deterministic = not hasattr(pipe, "bundle")
     model_record = {"name": str(model), "path": str(model_folder), "hash": folder_digest(model_folder),
-                    "steps": pipe.bundle.info.get("steps")}
+                    "kind": "smog" if deterministic else "kimodo",
+                    "steps": (pipe.info if deterministic else pipe.bundle.info).get("steps"),
+                    "sampling": "deterministic decoder (no noise; steps and seed unused)" if deterministic
+                    else f"DDIM {settings.steps} steps"}
     evaluator_record = {"name": evaluator or DEFAULT_EVALUATOR, "version": judge.version}
     parts = Parts(output.with_name(output.stem + ".parts"), log)
     parts.open({"format": EVAL_FORMAT, "model_hash": model_record["hash"], "evaluator": judge.version,

@@ -91,15 +91,17 @@ def load_items(clips: Any, *, min_frames: int = MIN_FRAMES, max_frames: int = MA
     return items
 
 
-class KimodoGenerator:
-    """A :class:`~motiongen.pipelines.kimodo.KIMODOPipeline` as a method under test (its defaults:
-    post-processing on, the bundle's recommended guidance; ``steps`` DDIM steps)."""
+class PipelineGenerator:
+    """A pipeline's ``text_to_motions`` as a method under test (its defaults: post-processing on; for
+    KIMODO the bundle's recommended guidance and ``steps`` DDIM steps, which SMoG's deterministic
+    decoder ignores)."""
 
     def __init__(self, pipe: Any, *, steps: int = 25, cfg: Any = None, postprocess: bool = True,
                  batch_size: int = 8, progress: bool = False) -> None:
         self.pipe, self.steps, self.cfg, self.postprocess = pipe, steps, cfg, postprocess
         self.batch_size, self.progress = batch_size, progress
-        self.name = str(pipe.bundle.info.get("name") or pipe.bundle.info.get("path") or "kimodo")
+        info = pipe.bundle.info if hasattr(pipe, "bundle") else pipe.info
+        self.name = str(info.get("name") or info.get("path") or type(pipe).__name__)
 
     def __call__(self, prompts: Sequence[str], lengths: Sequence[int], seed: int) -> list[GeneratedMotion]:
         outs = self.pipe.text_to_motions(
