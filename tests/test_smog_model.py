@@ -73,6 +73,18 @@ def test_alignment_losses() -> None:
     assert aligned < shuffled
     with pytest.raises(InputError, match="alignment"):
         text_alignment_loss(z, z, "mse")
+    text = torch.randn(4, 8)
+    both = text_alignment_loss(z, text, "cosine+infonce", temperature=0.5)
+    parts = text_alignment_loss(z, text, "cosine") + text_alignment_loss(z, text, "infonce", temperature=0.5)
+    torch.testing.assert_close(both, parts)
+    # rows 0 and 1 share a caption: neither is the other's negative, so their loss drops
+    same = torch.eye(4, dtype=torch.bool)
+    same[0, 1] = same[1, 0] = True
+    twins = text.clone()
+    twins[1] = twins[0]
+    z_twins = twins + 0.3 * torch.randn(4, 8)
+    masked = text_alignment_loss(z_twins, twins, "infonce", temperature=0.1, same_text=same)
+    assert float(masked) < float(text_alignment_loss(z_twins, twins, "infonce", temperature=0.1))
 
 
 def test_config_and_input_errors_name_the_field() -> None:

@@ -9,8 +9,8 @@ One step (spelled out in :func:`train_smog`):
 3. SMoG's losses (reference smog.md 2.7), :func:`smog_losses`: ``rc`` (MSE of the ``motion_135``
    features), ``rcxyz`` (MSE of forward-kinematics joint positions; SMoG uses SMPL vertices),
    ``vel`` (MSE of the features' frame differences), each weighted 100 as SMoG, plus the text
-   alignment of the latent ``z`` with the caption's unit MiniLM embedding (``cosine``, SMoG's, or
-   ``infonce``) and, optionally, the KAN layers' regulariser;
+   alignment of the latent ``z`` with the caption's unit MiniLM embedding (``cosine``, SMoG's,
+   ``infonce``, or both) and, optionally, the KAN layers' regulariser;
 4. AdamW (SMoG: lr 1e-4, betas (0.9, 0.999), weight decay 0.01, constant LR, no clipping; the
    warm-up + cosine schedule and clipping are available), then the EMA of the weights (exported).
 
@@ -46,7 +46,7 @@ import torch
 from motiongen import __version__
 from motiongen.errors import InputError, MotiongenError
 from motiongen.models.smog.features import canonical_window, positions_from_135, smog_feature_dim, world_135
-from motiongen.models.smog.model import SMoGAutoencoder, SMoGConfig, text_alignment_loss
+from motiongen.models.smog.model import ALIGNMENT_CHOICES, SMoGAutoencoder, SMoGConfig, text_alignment_loss
 from motiongen.skeleton.skeleton import Skeleton
 from motiongen.train.config import apply_overrides, read_config_file
 from motiongen.train.loop import decay_groups, open_run_dir, save_checkpoint
@@ -62,7 +62,7 @@ from motiongen.train.kimodo import (
 
 CHECKPOINT_FORMAT = "motiongen.smog_checkpoint/1"
 DATA_DIR = "data"
-ALIGNMENTS = ("cosine", "infonce")
+ALIGNMENTS = ALIGNMENT_CHOICES
 RETRIEVAL_KS = (1, 5)
 #: The built dataset's frame rate (``smplx22-30fps``), the exported model's.
 FPS = 30.0
@@ -83,7 +83,7 @@ class SMoGTrainConfig:
     (at most ``model.max_frames``). Optimisation: AdamW ``lr``/``betas``/``weight_decay``,
     ``warmup_steps`` then cosine to ``lr * min_lr_ratio`` at ``total_steps`` (1.0: constant, as SMoG),
     ``grad_clip`` (null: none, as SMoG), ``ema_decay``. Loss: ``lambda_rc``, ``lambda_rcxyz``,
-    ``lambda_vel``, ``lambda_text`` (with ``alignment`` ``cosine`` or ``infonce`` at ``temperature``),
+    ``lambda_vel``, ``lambda_text`` (with ``alignment`` ``cosine``, ``infonce`` or ``cosine+infonce`` at ``temperature``),
     ``lambda_kan_reg``. Bookkeeping: ``val_windows`` (at most this many val clips), ``log_every``,
     ``val_every``, ``checkpoint_every``, ``keep_checkpoints``; ``time_limit_minutes`` stops cleanly
     with a checkpoint; ``threads`` (0: all cores); ``seed``; ``progress``.
@@ -277,7 +277,9 @@ def _window_frames(window: Any, fps: float, length: int) -> tuple[int, int] | No
     return (start, end) if end > start else None
 
 
-def _read_split(folder: Path, split: str, mirrored: bool, progress: bool) -> tuple[ClipSplit, list[list[str]]]:
+def read_split(folder: Path, split: str, mirrored: bool, progress: bool) -> tuple[ClipSplit, list[list[str]]]:
+    """Every clip of ``split`` in a built dataset ``folder`` as :func:`world_135` features, with its captions
+    (``caption_ids`` left empty: the caller indexes the captions)."""
     from tqdm import tqdm
 
     from motiongen.data.dataset import MotionDataset
@@ -333,7 +335,7 @@ def prepare_smog_data(
                                           meta[f"{split}_captions"], windows, meta[f"{split}_ids"])
             table = CaptionTable(meta["texts"], z["embeddings"], spec, encoder.identifier)
         return splits, table, skeleton
-    raw = {s: _read_split(folder, s, cfg.mirrored and s == "train", progress) for s in ("train", "val")}
+    raw = {s: read_split(folder, s, cfg.mirrored and s == "train", progress) for s in ("train", "val")}
     texts = sorted({c for _, caps in raw.values() for clip in caps for c in clip})
     index = {t: i for i, t in enumerate(texts)}
     embeddings = _unit_rows(np.asarray(encoder.encode(texts), dtype=np.float32).reshape(len(texts), encoder.dim))
@@ -477,7 +479,9 @@ def _losses_and_latent(
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     output, z = model(batch.motion, batch.valid)
     losses = reconstruction_losses(batch.motion, output, batch.valid, skeleton)
-    losses["text"] = text_alignment_loss(z, batch.text, kind=cfg.alignment, temperature=cfg.temperature)
+    ids = torch.from_numpy(batch.caption_ids)
+    losses["text"] = text_alignment_loss(z, batch.text, kind=cfg.alignment, temperature=cfg.temperature,
+                                         same_text=ids[:, None] == ids[None, :])
     # the regulariser walks every spline weight, so it is only computed when it counts
     losses["kan_reg"] = model.kan_regularization() if cfg.lambda_kan_reg > 0 else torch.zeros(())
     losses["total"] = (cfg.lambda_rc * losses["rc"] + cfg.lambda_rcxyz * losses["rcxyz"] + cfg.lambda_vel * losses["vel"]

@@ -275,13 +275,32 @@ class SMoGAutoencoder(nn.Module):
         return torch.stack(terms).sum() if terms else torch.zeros(())
 
 
-def text_alignment_loss(z: Tensor, text: Tensor, kind: str = "cosine", temperature: float = 0.07) -> Tensor:
-    """SMoG's ``cosine`` (mean ``1 - cos(text, z)``; what SMoG trains with) or a symmetric InfoNCE
-    (``"infonce"``: the contrastive term SMoG's retrieval lacks, reference 7)."""
-    if kind == "cosine":
-        return (1.0 - F.cosine_similarity(z, text, dim=-1)).mean()
-    if kind == "infonce":
+ALIGNMENT_CHOICES = ("cosine", "infonce", "cosine+infonce")
+
+
+def text_alignment_loss(
+    z: Tensor, text: Tensor, kind: str = "cosine", temperature: float = 0.07, same_text: Tensor | None = None
+) -> Tensor:
+    """Align motion latents ``z [B, L]`` with their captions' embeddings ``text [B, L]``.
+
+    - ``cosine``: mean ``1 - cos(text, z)``, what SMoG trains with; without negatives the latents
+      drift towards the centroid of the (anisotropic) text embeddings, and retrieval stays near
+      chance (reference 7.1 b);
+    - ``infonce``: symmetric InfoNCE over the batch at ``temperature``; ``same_text [B, B]`` (bool)
+      marks pairs sharing a caption, which are not used as negatives of each other;
+    - ``cosine+infonce``: their sum: the cosine keeps ``z`` on its caption's embedding (a caption
+      decodes into motion), the contrastive term keeps captions apart.
+    """
+    if kind not in ALIGNMENT_CHOICES:
+        raise InputError(f"unknown alignment loss '{kind}'; allowed: {', '.join(ALIGNMENT_CHOICES)}", field="alignment")
+    loss = torch.zeros((), device=z.device)
+    if kind in ("cosine", "cosine+infonce"):
+        loss = loss + (1.0 - F.cosine_similarity(z, text, dim=-1)).mean()
+    if kind in ("infonce", "cosine+infonce"):
         logits = F.normalize(text, dim=-1) @ F.normalize(z, dim=-1).T / temperature
         target = torch.arange(z.shape[0], device=z.device)
-        return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
-    raise InputError(f"unknown alignment loss '{kind}'; allowed: cosine, infonce", field="alignment")
+        if same_text is not None:
+            eye = torch.eye(z.shape[0], dtype=torch.bool, device=z.device)
+            logits = logits.masked_fill(same_text & ~eye, float("-inf"))
+        loss = loss + 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+    return loss
