@@ -99,6 +99,10 @@ def test_the_benchmark_script_writes_its_table(tiny_dataset: Path, tmp_path: Pat
     assert [r["label"] for r in result["rows"]] == ["KAN", "Linear"] and result["split"] == "test"
     assert "| KAN (`io`) |" in done.stdout and "chance = k / M" in done.stdout
     assert result["windows"]["motions"] == result["rows"][1]["figures"]["n"]
+    # the reference row: the evaluator ranks the real windows' captions far better than chance
+    ref = result["reference"]["figures"]
+    assert ref["n"] == result["windows"]["motions"] and ref["r1"] > ref["r1_chance"]
+    assert "Reference: the evaluator" in done.stdout
     bad = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "smog_ablation.py"), "--model", "nolabel"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "LABEL=NAME_OR_FOLDER" in bad.stderr

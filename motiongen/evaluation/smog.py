@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -93,9 +93,53 @@ def evaluate_autoencoder(model: Any, skeleton: Any, windows: HeldOutWindows, *, 
     return out
 
 
+def evaluator_retrieval(evaluator: Any, skeleton: Any, windows: HeldOutWindows) -> dict[str, float]:
+    """The same retrieval by the text-motion evaluator (:class:`~motiongen.models.evaluator.TextMotionEvaluator`)
+    on the same real windows and captions: the reference row, what a contrastive encoder pair reaches."""
+    from motiongen.models.smog.features import positions_from_135
+    from motiongen.train.smog import make_batch, motion_to_text_retrieval
+
+    batch = make_batch(windows.clips, windows.table, windows.picks, windows.num_frames)
+    positions = positions_from_135(batch.motion, skeleton).numpy()
+    motions = evaluator.encode_motions(list(positions))
+    captions = np.array([cap for _, _, cap in windows.picks], dtype=np.int64)
+    candidates, truth = np.unique(captions, return_inverse=True)
+    texts = evaluator.encode_texts([windows.table.texts[i] for i in candidates])
+    return motion_to_text_retrieval(motions, texts, truth)
+
+
 def parameter_counts(model: Any) -> dict[str, int]:
     """Trainable parameters in all and in the input embedding + output layer (what the KAN ablation swaps)."""
     def count(module: Any) -> int:
         return sum(p.numel() for p in module.parameters())
 
     return {"total": count(model), "io_layers": count(model.input_embedding) + count(model.output_layer)}
+
+
+def ablation_table(result: Mapping[str, Any]) -> str:
+    """The markdown table of a ``benchmarks/smog_ablation.py`` result (printed, and in the README)."""
+    w = result["windows"]
+    lines = [
+        "| model | parameters (I/O layers) | steps x batch | rc | rcxyz | MPJPE cm | root cm | motion->text R@1 "
+        "| chance | R@5 | chance |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    reference = result.get("reference")
+    if reference:
+        f = reference["figures"]
+        lines.append(f"| {reference['label']} | – | – | – | – | – | – | {f['r1']:.3f} | {f['r1_chance']:.3f} "
+                     f"| {f['r5']:.3f} | {f['r5_chance']:.3f} |")
+    for r in result["rows"]:
+        f, p = r["figures"], r["parameters"]
+        lines.append(
+            f"| {r['label']} (`{r['kan_layers']}`) | {p['total'] / 1e6:.2f} M ({p['io_layers'] / 1e3:.0f} k) "
+            f"| {r['steps']} x {r['batch_size']} | {f['rc']:.4f} | {f['rcxyz']:.4f} | {f['mpjpe_cm']:.1f} "
+            f"| {f['root_error_cm']:.1f} | {f['r1']:.3f} | {f['r1_chance']:.3f} | {f['r5']:.3f} | {f['r5_chance']:.3f} |")
+    lines += ["", f"Split `{result['split']}` of `{result['dataset']}`: N = {w['motions']} test motions (one "
+                  f"{w['frames']}-frame window per clip), ranked against M = {w['candidates']} distinct captions "
+                  f"(their {w['caption']} captions, embedded by `{result['text_encoder']}`); chance = k / M. "
+                  "The SMoG rows rank by cosine in the model's own latent space (motions encoded, captions as "
+                  "text embeddings); the reference row ranks the same real windows and captions with the "
+                  + (f"evaluator `{reference['evaluator']}` (version `{reference['version']}`)" if reference else
+                     "evaluator (not run)") + ", what a contrastive encoder pair reaches."]
+    return "\n".join(lines)
