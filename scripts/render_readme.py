@@ -365,6 +365,18 @@ def eval_inbetween_block() -> str:
     ])
 
 
+def smog_ablation_block() -> str:
+    from motiongen.evaluation.smog import ablation_table
+
+    result = _load("smog_ablation.json")
+    return "\n".join([
+        f"Measured by `python benchmarks/smog_ablation.py` ({_machine(result)}, commit "
+        f"`{(result.get('git_commit') or 'unknown')[:12]}`):",
+        "",
+        ablation_table(result),
+    ])
+
+
 BLOCKS = {
     "dataset-stats": dataset_block,
     "benchmarks": benchmarks_block,
@@ -375,6 +387,7 @@ BLOCKS = {
     "eval-t2m": eval_t2m_block,
     "eval-quality": eval_quality_block,
     "eval-inbetween": eval_inbetween_block,
+    "smog-ablation": smog_ablation_block,
 }
 
 

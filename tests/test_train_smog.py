@@ -243,5 +243,5 @@ def test_config_errors_name_the_key() -> None:
         load_smog_config(TINY, ["grad_clip=-1"])
     cfg = load_smog_config(FULL)
     assert (cfg.lr, cfg.betas, cfg.weight_decay, cfg.grad_clip, cfg.num_frames) == (1e-4, (0.9, 0.999), 0.01, None, 60)
-    assert (cfg.lambda_rc, cfg.lambda_rcxyz, cfg.lambda_vel, cfg.alignment) == (100.0, 100.0, 100.0, "cosine")
+    assert (cfg.lambda_rc, cfg.lambda_rcxyz, cfg.lambda_vel, cfg.alignment) == (100.0, 100.0, 100.0, "cosine+infonce")
     assert main(["train", "smog", "--config", str(TINY), "--set", "lr=2"]) == 2

@@ -21,6 +21,12 @@ number of motions and candidates and the chance level ``k / candidates``: identi
 are one candidate, so a perfect encoder scores 1 (reference 7.1 a) and the figure is read against
 chance, which SMoG's table did not print.
 
+Distributed: ``torchrun --nproc_per_node N -m motiongen.train.smog --config FILE`` trains with
+DistributedDataParallel (gloo on CPU, nccl on CUDA, the helpers of :mod:`motiongen.train.kimodo`);
+each process draws its own ``batch_size`` windows, so a step averages the gradients of
+``batch_size x N`` windows. Rank 0 prepares ``data/``, logs, validates and checkpoints (every
+rank's random streams included); every rank resumes from the checkpoint rank 0 picked.
+
 Run folder: ``config.json``, ``metrics.jsonl``, ``checkpoints/step-XXXXXXXX.pt`` and ``data/``
 (every clip's world-frame features and every caption's embedding, computed once, reused on resume).
 :func:`export_smog` writes the EMA weights as a model folder (``config.json`` format
@@ -34,6 +40,7 @@ import copy
 import hashlib
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -48,16 +55,21 @@ from motiongen.errors import InputError, MotiongenError
 from motiongen.models.smog.features import canonical_window, positions_from_135, smog_feature_dim, world_135
 from motiongen.models.smog.model import ALIGNMENT_CHOICES, SMoGAutoencoder, SMoGConfig, text_alignment_loss
 from motiongen.skeleton.skeleton import Skeleton
-from motiongen.train.config import apply_overrides, read_config_file
+from motiongen.train.config import DEVICES, apply_overrides, read_config_file
 from motiongen.train.loop import decay_groups, open_run_dir, save_checkpoint
 from motiongen.train.kimodo import (
     SOURCE_LICENCES,
+    DistInfo,
     MetricsLog,
+    _cpu_cores,
+    _device,
+    _setup_distributed,
     checkpoint_dir,
     ema_decay_at,
     ema_update,
     latest_checkpoint,
     learning_rate,
+    weights_digest,
 )
 
 CHECKPOINT_FORMAT = "motiongen.smog_checkpoint/1"
@@ -86,7 +98,9 @@ class SMoGTrainConfig:
     ``lambda_vel``, ``lambda_text`` (with ``alignment`` ``cosine``, ``infonce`` or ``cosine+infonce`` at ``temperature``),
     ``lambda_kan_reg``. Bookkeeping: ``val_windows`` (at most this many val clips), ``log_every``,
     ``val_every``, ``checkpoint_every``, ``keep_checkpoints``; ``time_limit_minutes`` stops cleanly
-    with a checkpoint; ``threads`` (0: all cores); ``seed``; ``progress``.
+    with a checkpoint; ``threads`` (0: all cores, shared between the processes under torchrun);
+    ``device`` (``cpu``, the default, ``cuda`` or ``auto``; under torchrun each process takes the GPU
+    of its local rank); ``seed``; ``progress``.
     """
 
     output_dir: str = "runs/smog-smplx"
@@ -119,6 +133,7 @@ class SMoGTrainConfig:
     keep_checkpoints: int = 2
     time_limit_minutes: float | None = None
     threads: int = 0
+    device: str = "cpu"
     seed: int = 0
     progress: bool = True
 
@@ -141,6 +156,8 @@ class SMoGTrainConfig:
         self.betas = tuple(_check_float("betas", b, 0.0, 0.999999) for b in self.betas)  # type: ignore[assignment]
         if self.grad_clip is not None:
             self.grad_clip = _check_float("grad_clip", self.grad_clip, 1e-12, math.inf)
+        if self.device not in DEVICES:
+            raise InputError(f"must be one of {', '.join(DEVICES)}, got {self.device!r}", field="device")
         if self.alignment not in ALIGNMENTS:
             raise InputError(f"unknown alignment '{self.alignment}'; allowed: {', '.join(ALIGNMENTS)}", field="alignment")
         if not isinstance(self.text_encoder, (str, Mapping)):
@@ -370,6 +387,10 @@ class SMoGBatch:
     text: torch.Tensor
     caption_ids: np.ndarray
 
+    def to(self, device: torch.device) -> "SMoGBatch":
+        """The same batch with its tensors on ``device`` (the caption indices stay a numpy array)."""
+        return SMoGBatch(self.motion.to(device), self.valid.to(device), self.text.to(device), self.caption_ids)
+
 
 #: ``(clip, start frame, caption id)`` of one window.
 Pick = tuple[int, int, int]
@@ -468,22 +489,28 @@ def reconstruction_losses(
 
 
 def smog_losses(
-    model: SMoGAutoencoder, batch: SMoGBatch, skeleton: Skeleton, cfg: SMoGTrainConfig
+    model: torch.nn.Module, batch: SMoGBatch, skeleton: Skeleton, cfg: SMoGTrainConfig
 ) -> dict[str, torch.Tensor]:
-    """Every loss term (unweighted, :data:`LOSS_NAMES`) and ``total``, their weighted sum."""
+    """Every loss term (unweighted, :data:`LOSS_NAMES`) and ``total``, their weighted sum.
+
+    ``model`` is a :class:`SMoGAutoencoder` or its DistributedDataParallel wrapper (whose forward
+    all-reduces the gradients in backward).
+    """
     return _losses_and_latent(model, batch, skeleton, cfg)[0]
 
 
 def _losses_and_latent(
-    model: SMoGAutoencoder, batch: SMoGBatch, skeleton: Skeleton, cfg: SMoGTrainConfig
+    model: torch.nn.Module, batch: SMoGBatch, skeleton: Skeleton, cfg: SMoGTrainConfig
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     output, z = model(batch.motion, batch.valid)
     losses = reconstruction_losses(batch.motion, output, batch.valid, skeleton)
-    ids = torch.from_numpy(batch.caption_ids)
+    ids = torch.from_numpy(batch.caption_ids).to(z.device)
     losses["text"] = text_alignment_loss(z, batch.text, kind=cfg.alignment, temperature=cfg.temperature,
                                          same_text=ids[:, None] == ids[None, :])
-    # the regulariser walks every spline weight, so it is only computed when it counts
-    losses["kan_reg"] = model.kan_regularization() if cfg.lambda_kan_reg > 0 else torch.zeros(())
+    # the regulariser walks every spline weight, so it is only computed when it counts; a DDP
+    # wrapper does not expose it, its module does (the gradients still meet in the same backward)
+    autoencoder = getattr(model, "module", model)
+    losses["kan_reg"] = autoencoder.kan_regularization() if cfg.lambda_kan_reg > 0 else torch.zeros(())
     losses["total"] = (cfg.lambda_rc * losses["rc"] + cfg.lambda_rcxyz * losses["rcxyz"] + cfg.lambda_vel * losses["vel"]
                        + cfg.lambda_text * losses["text"] + cfg.lambda_kan_reg * losses["kan_reg"])
     return losses, z
@@ -527,15 +554,16 @@ def validate(
     distinct captions (keys ``val_*``)."""
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device
     sums: dict[str, float] = {}
     latents = []
     for start in range(0, len(picks), cfg.batch_size):
-        batch = make_batch(split, table, picks[start : start + cfg.batch_size], cfg.num_frames)
+        batch = make_batch(split, table, picks[start : start + cfg.batch_size], cfg.num_frames).to(device)
         losses, z = _losses_and_latent(model, batch, skeleton, cfg)
         n = len(batch.caption_ids)
         for key, value in losses.items():
             sums[key] = sums.get(key, 0.0) + float(value) * n
-        latents.append(z.numpy())
+        latents.append(z.cpu().numpy())
     model.train(was_training)
     out = {f"val_{'loss' if k == 'total' else k}": v / len(picks) for k, v in sums.items()}
     captions = np.array([cap for _, _, cap in picks], dtype=np.int64)
@@ -549,111 +577,251 @@ def validate(
 # Training
 # ==================================================================================================
 def train_smog(cfg: SMoGTrainConfig, *, resume: bool = True, log: Callable[[str], None] | None = None) -> Path:
-    """Train (or continue) the SMoG autoencoder described by ``cfg``; returns the latest checkpoint path."""
-    from tqdm import tqdm
+    """Train (or continue) the SMoG autoencoder described by ``cfg``; returns the latest checkpoint path.
 
-    log = log or (lambda msg: print(msg, file=sys.stderr))
-    run_dir = Path(cfg.output_dir)
-    done = open_run_dir(run_dir, resume=resume, total_steps=cfg.total_steps, log=log)
-    if done is not None:
-        return done
-    threads = cfg.threads or max(1, torch.get_num_threads())
+    Launched by ``torchrun`` (``WORLD_SIZE > 1``) every process runs this: it joins a process group
+    (gloo on CPU, nccl on CUDA), wraps the model in DistributedDataParallel and draws its own
+    windows (``default_rng([seed, rank])``), so a step sees ``batch_size x world_size`` windows.
+    Rank 0 alone prepares the data cache (the others wait, then read it), logs, validates the EMA
+    and writes checkpoints (with every rank's random state); every rank resumes from the
+    checkpoint rank 0 picked. Under torchrun ``metrics.jsonl`` also gets a ``start`` event and an
+    ``end`` event with each rank's weight, EMA and window digests.
+    """
+    want_cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
+    info = _setup_distributed("cuda" if want_cuda else "cpu")
+    say = log or (lambda msg: print(msg, file=sys.stderr))
     saved_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
     try:
-        splits, table, skeleton = prepare_smog_data(cfg, run_dir, progress=cfg.progress)
-        train, val = splits["train"], splits["val"]
-        eligible = train.long_enough(cfg.num_frames)
-        if len(eligible) == 0:
-            raise InputError(f"no training clip has {cfg.num_frames} frames", field="num_frames")
-        val_picks = validation_picks(val, cfg.num_frames, cfg.val_windows, cfg.seed)
-        log(f"{len(train.frames) - len(eligible)} of {len(train.frames)} training clips and "
-            f"{len(val.frames) - len(val.long_enough(cfg.num_frames))} of {len(val.frames)} val clips are shorter "
-            f"than num_frames {cfg.num_frames} and skipped")
-        model_cfg = cfg.model_config(train.frames[0].shape[1], int(table.embeddings.shape[1]))
-        torch.manual_seed(cfg.seed)
-        model = SMoGAutoencoder(model_cfg)
-        model.set_feature_statistics(*feature_statistics(train, eligible, cfg.num_frames, seed=cfg.seed))
-        ema = copy.deepcopy(model).eval()
-        optimizer = torch.optim.AdamW(decay_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas)
-        rng = np.random.default_rng(cfg.seed)
-        step = 0
-        ckpt = latest_checkpoint(run_dir) if resume else None
-        if ckpt is not None:
-            state = torch.load(ckpt, map_location="cpu", weights_only=False)
-            if state.get("format") != CHECKPOINT_FORMAT:
-                raise InputError(f"not a SMoG checkpoint (format {CHECKPOINT_FORMAT})", path=ckpt)
-            if state["model_config"] != model_cfg.to_dict():
-                raise InputError("the config's model sizes differ from the checkpoint's; use --no-resume", path=ckpt)
-            model.load_state_dict(state["model"])
-            ema.load_state_dict(state["ema"])
-            optimizer.load_state_dict(state["optimizer"])
-            rng.bit_generator.state = state["rng"]
-            torch.set_rng_state(state["torch_rng"])
-            step = int(state["step"])
-            log(f"resuming from {ckpt} at step {step}")
-        metrics = MetricsLog(run_dir / "metrics.jsonl", enabled=True, resume_step=step if ckpt else None)
-        (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1) + "\n")
-        params = sum(p.numel() for p in model.parameters())
-        log(f"SMoG training: {params / 1e6:.2f} M parameters (kan_layers {model_cfg.kan_layers}), {threads} thread(s), "
-            f"batch {cfg.batch_size} x {cfg.num_frames} frames, {len(eligible)} training clips, "
-            f"{len(val_picks)} val windows, {len(table.texts)} captions, steps {step} -> {cfg.total_steps}")
-        notes = _data_notes(cfg, train, val, table, len(eligible), len(val_picks))
-
-        def checkpoint_state() -> dict[str, Any]:
-            return {
-                "format": CHECKPOINT_FORMAT, "step": step, "model": model.state_dict(), "ema": ema.state_dict(),
-                "optimizer": optimizer.state_dict(), "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-                "config": cfg.to_dict(), "model_config": model_cfg.to_dict(), "skeleton": skeleton.to_dict(),
-                "fps": FPS, "num_frames": cfg.num_frames,
-                "text_encoder": {"spec": table.encoder_spec, "identifier": table.encoder_identifier},
-                "data": notes, "motiongen_version": __version__,
-            }
-
-        started = time.perf_counter()
-        model.train()
-        bar = tqdm(total=cfg.total_steps, initial=step, disable=not cfg.progress, unit="step", desc="smog")
-        running: dict[str, list[float]] = {}
-        last_path = ckpt
-        while step < cfg.total_steps:
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(step, cfg)  # type: ignore[arg-type]
-            batch = make_batch(train, table, random_picks(train, eligible, cfg.batch_size, cfg.num_frames, rng),
-                               cfg.num_frames)
-            losses = smog_losses(model, batch, skeleton, cfg)
-            optimizer.zero_grad(set_to_none=True)
-            losses["total"].backward()
-            # an infinite bound measures the norm without clipping (SMoG clips nothing)
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or math.inf))
-            optimizer.step()
-            ema_update(ema, model, ema_decay_at(step, cfg.ema_decay))
-            step += 1
-            for key, value in losses.items():
-                running.setdefault(key, []).append(float(value.detach()))
-            bar.update(1)
-            if step % cfg.log_every == 0 or step == cfg.total_steps:
-                means = {("loss" if k == "total" else k): float(np.mean(v)) for k, v in running.items()}
-                metrics.write({"step": step, **means, "lr": learning_rate(step - 1, cfg),  # type: ignore[arg-type]
-                               "grad_norm": grad_norm, "elapsed_s": round(time.perf_counter() - started, 2)})
-                bar.set_postfix(loss=f"{means['loss']:.3f}")
-                running = {}
-            if val_picks and (step % cfg.val_every == 0 or step == cfg.total_steps):
-                figures = validate(ema, val, table, val_picks, skeleton, cfg)
-                metrics.write({"step": step, **{k: round(v, 6) for k, v in figures.items()}})
-                log(f"step {step}: " + _format_validation(figures))
-            timed_out = cfg.time_limit_minutes is not None and time.perf_counter() - started > cfg.time_limit_minutes * 60
-            if step % cfg.checkpoint_every == 0 or step == cfg.total_steps or timed_out:
-                last_path = checkpoint_dir(run_dir) / f"step-{step:08d}.pt"
-                save_checkpoint(last_path, checkpoint_state(), cfg.keep_checkpoints, run_dir)
-            if timed_out:
-                log(f"time limit of {cfg.time_limit_minutes} minutes reached at step {step}")
-                break
-        bar.close()
-        if last_path is None:
-            raise MotiongenError("no training step was run and no checkpoint exists")
-        return last_path
+        # rank 0 speaks for the run: the others would repeat every line
+        path = _train_smog(cfg, info, resume, say if info.is_main else (lambda msg: None))
+        if info.initialized_here:
+            # leave together (only on success: a rank that failed must not wait for the others), so
+            # that no rank tears the group down while rank 0 still writes
+            torch.distributed.barrier()
+        return path
     finally:
         torch.set_num_threads(saved_threads)
+        if info.initialized_here:
+            torch.distributed.destroy_process_group()
+
+
+def _train_smog(cfg: SMoGTrainConfig, info: DistInfo, resume: bool, log: Callable[[str], None]) -> Path:
+    """The training run of :func:`train_smog` in this process (rank ``info.rank`` of ``info.world_size``)."""
+    from tqdm import tqdm
+
+    run_dir = Path(cfg.output_dir)
+    done = open_run_dir(run_dir, resume=resume, total_steps=cfg.total_steps, log=log) if info.is_main else None
+    done = _from_main(info, done)
+    if done is not None:
+        return done
+    if info.distributed:
+        threads = cfg.threads or max(1, _cpu_cores() // info.world_size)
+    else:
+        threads = cfg.threads or max(1, torch.get_num_threads())
+    torch.set_num_threads(threads)
+    device = _device(cfg, info)  # type: ignore[arg-type]  # reads cfg.device only
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # nccl's object collectives use the current device
+    if info.is_main:
+        splits, table, skeleton = prepare_smog_data(cfg, run_dir, progress=cfg.progress)
+    info.barrier()
+    if not info.is_main:
+        splits, table, skeleton = prepare_smog_data(cfg, run_dir, progress=False)  # reads rank 0's cache
+    train, val = splits["train"], splits["val"]
+    eligible = train.long_enough(cfg.num_frames)
+    if len(eligible) == 0:
+        raise InputError(f"no training clip has {cfg.num_frames} frames", field="num_frames")
+    val_picks = validation_picks(val, cfg.num_frames, cfg.val_windows, cfg.seed)
+    log(f"{len(train.frames) - len(eligible)} of {len(train.frames)} training clips and "
+        f"{len(val.frames) - len(val.long_enough(cfg.num_frames))} of {len(val.frames)} val clips are shorter "
+        f"than num_frames {cfg.num_frames} and skipped")
+    model_cfg = cfg.model_config(train.frames[0].shape[1], int(table.embeddings.shape[1]))
+    torch.manual_seed(cfg.seed)  # the same initial weights on every rank
+    model = SMoGAutoencoder(model_cfg)
+    model.set_feature_statistics(*feature_statistics(train, eligible, cfg.num_frames, seed=cfg.seed))
+    model.to(device)
+    ema = copy.deepcopy(model).eval()
+    optimizer = torch.optim.AdamW(decay_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas)
+    if info.distributed:
+        rng = np.random.default_rng([cfg.seed, info.rank])
+        torch.manual_seed(_torch_seed(cfg.seed, info.rank))  # dropout masks differ between ranks
+    else:
+        rng = np.random.default_rng(cfg.seed)
+    step = 0
+    # the resume point: rank 0 picks it, every rank loads that same file
+    found = latest_checkpoint(run_dir) if resume and info.is_main else None
+    ckpt = _from_main(info, found)
+    if ckpt is not None:
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise InputError(f"not a SMoG checkpoint (format {CHECKPOINT_FORMAT})", path=ckpt)
+        if state["model_config"] != model_cfg.to_dict():
+            raise InputError("the config's model sizes differ from the checkpoint's; use --no-resume", path=ckpt)
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        optimizer.load_state_dict(state["optimizer"])
+        step = int(state["step"])
+        # checkpoints before distributed training hold one (rank 0's) stream
+        streams = state.get("rank_rng") or [{"rng": state["rng"], "torch_rng": state["torch_rng"]}]
+        if len(streams) == info.world_size:
+            _restore_streams(streams[info.rank], rng, device)
+        else:
+            # another world size: fresh streams, distinct per rank and per resume point
+            rng = np.random.default_rng([cfg.seed, info.rank, step])
+            torch.manual_seed(_torch_seed(cfg.seed, info.rank, step))
+            log(f"the checkpoint holds the random streams of {len(streams)} process(es), this run has "
+                f"{info.world_size}: fresh streams from [seed, rank, step]")
+        log(f"resuming from {ckpt} at step {step}")
+    train_model: torch.nn.Module = model
+    if info.distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    metrics = MetricsLog(run_dir / "metrics.jsonl", enabled=info.is_main, resume_step=step if ckpt else None)
+    params = sum(p.numel() for p in model.parameters())
+    effective_batch = cfg.batch_size * info.world_size
+    if info.is_main:
+        (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1) + "\n")
+    if info.distributed:
+        metrics.write({"step": step, "event": "start", "world_size": info.world_size, "batch_size": cfg.batch_size,
+                       "effective_batch_size": effective_batch, "threads": threads, "device": str(device),
+                       "resumed_from": None if ckpt is None else str(ckpt)})
+        processes = f"{info.world_size} processes x {threads} thread(s) on {device}"
+        per_process = f" per process (effective batch {effective_batch} windows per step)"
+    else:
+        processes, per_process = f"{threads} thread(s)", ""
+    log(f"SMoG training: {params / 1e6:.2f} M parameters (kan_layers {model_cfg.kan_layers}), {processes}, "
+        f"batch {cfg.batch_size} x {cfg.num_frames} frames{per_process}, {len(eligible)} training clips, "
+        f"{len(val_picks)} val windows, {len(table.texts)} captions, steps {step} -> {cfg.total_steps}")
+    notes = _data_notes(cfg, train, val, table, len(eligible), len(val_picks))
+
+    def checkpoint_state(streams: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT, "step": step, "model": model.state_dict(), "ema": ema.state_dict(),
+            "optimizer": optimizer.state_dict(), "rng": streams[0]["rng"], "torch_rng": streams[0]["torch_rng"],
+            "rank_rng": streams, "world_size": info.world_size,
+            "config": cfg.to_dict(), "model_config": model_cfg.to_dict(), "skeleton": skeleton.to_dict(),
+            "fps": FPS, "num_frames": cfg.num_frames,
+            "text_encoder": {"spec": table.encoder_spec, "identifier": table.encoder_identifier},
+            "data": notes, "motiongen_version": __version__,
+        }
+
+    started = time.perf_counter()
+    model.train()
+    bar = tqdm(total=cfg.total_steps, initial=step, disable=not (cfg.progress and info.is_main), unit="step",
+               desc="smog")
+    running: dict[str, list[float]] = {}
+    windows_drawn = hashlib.sha256()  # tells the ranks' windows apart in the end event
+    last_path = ckpt
+    while step < cfg.total_steps:
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, cfg)  # type: ignore[arg-type]
+        picks = random_picks(train, eligible, cfg.batch_size, cfg.num_frames, rng)
+        windows_drawn.update(np.asarray(picks, dtype=np.int64).tobytes())
+        batch = make_batch(train, table, picks, cfg.num_frames).to(device)
+        losses = smog_losses(train_model, batch, skeleton, cfg)
+        optimizer.zero_grad(set_to_none=True)
+        losses["total"].backward()  # under DDP: the gradients averaged over the ranks
+        # an infinite bound measures the norm without clipping (SMoG clips nothing)
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or math.inf))
+        optimizer.step()
+        ema_update(ema, model, ema_decay_at(step, cfg.ema_decay))
+        step += 1
+        for key, value in losses.items():
+            running.setdefault(key, []).append(float(value.detach()))
+        bar.update(1)
+        if step % cfg.log_every == 0 or step == cfg.total_steps:
+            names = [("loss" if k == "total" else k) for k in running]
+            window_means = [float(np.mean(v)) for v in running.values()]
+            means = dict(zip(names, _mean_over_ranks(info, window_means, device), strict=True))
+            metrics.write({"step": step, **means, "lr": learning_rate(step - 1, cfg),  # type: ignore[arg-type]
+                           "grad_norm": grad_norm, "elapsed_s": round(time.perf_counter() - started, 2)})
+            bar.set_postfix(loss=f"{means['loss']:.3f}")
+            running = {}
+        if info.is_main and val_picks and (step % cfg.val_every == 0 or step == cfg.total_steps):
+            figures = validate(ema, val, table, val_picks, skeleton, cfg)
+            metrics.write({"step": step, **{k: round(v, 6) for k, v in figures.items()}})
+            log(f"step {step}: " + _format_validation(figures))
+        timed_out = cfg.time_limit_minutes is not None and _any_rank(
+            info, time.perf_counter() - started > cfg.time_limit_minutes * 60, device)  # every rank stops alike
+        if step % cfg.checkpoint_every == 0 or step == cfg.total_steps or timed_out:
+            last_path = checkpoint_dir(run_dir) / f"step-{step:08d}.pt"
+            streams = _gather(info, _random_streams(rng, device))
+            if info.is_main:
+                save_checkpoint(last_path, checkpoint_state(streams), cfg.keep_checkpoints, run_dir)
+            info.barrier()
+        if timed_out:
+            log(f"time limit of {cfg.time_limit_minutes} minutes reached at step {step}")
+            break
+    bar.close()
+    if last_path is None:
+        raise MotiongenError("no training step was run and no checkpoint exists")
+    if info.distributed:
+        # DDP keeps the replicas identical, so must the EMAs be; and each rank drew its own windows
+        digests = _gather(info, [weights_digest(model), weights_digest(ema), windows_drawn.hexdigest()])
+        metrics.write({"step": step, "event": "end", "checkpoint": str(last_path),
+                       "rank_weight_sha256": [d[0] for d in digests], "rank_ema_sha256": [d[1] for d in digests],
+                       "rank_data_sha256": [d[2] for d in digests]})
+        if len({(d[0], d[1]) for d in digests}) != 1:
+            log("warning: the ranks' final weights differ")
+    return last_path
+
+
+def _from_main(info: DistInfo, value: Any) -> Any:
+    """Rank 0's ``value`` on every rank (picklable; the value itself in a single process)."""
+    if not info.distributed:
+        return value
+    box = [value]
+    torch.distributed.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def _gather(info: DistInfo, value: Any) -> list[Any]:
+    """Every rank's ``value``, in rank order (``[value]`` in a single process)."""
+    if not info.distributed:
+        return [value]
+    out: list[Any] = [None] * info.world_size
+    torch.distributed.all_gather_object(out, value)
+    return out
+
+
+def _mean_over_ranks(info: DistInfo, values: list[float], device: torch.device) -> list[float]:
+    """The ranks' mean of each of ``values`` (unchanged in a single process)."""
+    if not info.distributed:
+        return values
+    total = torch.tensor(values, dtype=torch.float64, device=device)  # nccl reduces device tensors only
+    torch.distributed.all_reduce(total)
+    return (total / info.world_size).tolist()
+
+
+def _any_rank(info: DistInfo, flag: bool, device: torch.device) -> bool:
+    """Whether ``flag`` holds on any rank."""
+    if not info.distributed:
+        return flag
+    value = torch.tensor([float(flag)], device=device)
+    torch.distributed.all_reduce(value, op=torch.distributed.ReduceOp.MAX)
+    return bool(value.item() > 0)
+
+
+def _torch_seed(*entropy: int) -> int:
+    """A torch seed mixed from ``entropy`` (``seed, rank[, step]``): distinct streams per rank."""
+    return int(np.random.SeedSequence(list(entropy)).generate_state(1)[0])
+
+
+def _random_streams(rng: np.random.Generator, device: torch.device) -> dict[str, Any]:
+    """This process's random state: the window generator's and torch's (dropout), CUDA's on a GPU."""
+    streams: dict[str, Any] = {"rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}
+    if device.type == "cuda":
+        streams["cuda_rng"] = torch.cuda.get_rng_state(device)
+    return streams
+
+
+def _restore_streams(streams: Mapping[str, Any], rng: np.random.Generator, device: torch.device) -> None:
+    """Put back what :func:`_random_streams` saved."""
+    rng.bit_generator.state = streams["rng"]
+    torch.set_rng_state(streams["torch_rng"])
+    if device.type == "cuda" and "cuda_rng" in streams:
+        torch.cuda.set_rng_state(streams["cuda_rng"], device)
 
 
 def _format_validation(figures: Mapping[str, float]) -> str:
@@ -721,6 +889,8 @@ def export_smog(checkpoint: str | Path, out_dir: str | Path, *, weights_dtype: s
         "parameters": sum(p.numel() for p in model.parameters()),
         "text_encoder_identifier": state["text_encoder"]["identifier"],
     }
+    if int(state.get("world_size", 1)) > 1:
+        info["world_size"] = int(state["world_size"])  # the batch per step was batch_size x world_size
     pipe = SMoGPipeline(model, skeleton, state["fps"], state["text_encoder"]["spec"], info=info,
                         model_card=_model_card(model_cfg, info))
     return pipe.save_pretrained(out_dir, weights_dtype=weights_dtype)
@@ -749,7 +919,9 @@ def _model_card(cfg: SMoGConfig, info: Mapping[str, Any]) -> str:
         + f"; {info['parameters'] / 1e6:.2f} M parameters",
         f"- objective: {train_cfg['lambda_rc']:g} rc + {train_cfg['lambda_rcxyz']:g} rcxyz + {train_cfg['lambda_vel']:g} vel "
         f"+ {train_cfg['lambda_text']:g} text ({train_cfg['alignment']}) + {train_cfg['lambda_kan_reg']:g} KAN regulariser",
-        f"- training: {info['steps']} steps of batch {train_cfg['batch_size']}, EMA weights; training split only "
+        f"- training: {info['steps']} steps of batch {train_cfg['batch_size']}"
+        + (f" x {info['world_size']} processes" if info.get("world_size", 1) > 1 else "")
+        + ", EMA weights; training split only "
         f"({data['train_clips_used']} of {data['train_clips']} clips long enough, mirrored copies included; "
         f"{data['train_captions']} distinct captions)",
         "",
@@ -795,6 +967,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     overrides = config_overrides(args)
     cfg = load_smog_config(args.config, overrides)
     path = train_smog(cfg, resume=args.resume)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0  # under torchrun rank 0 exports and reports
     if args.export:
         folder = export_smog(path, args.export, weights_dtype="float16" if args.fp16_weights else "float32")
         print(f"exported {path} -> {folder}")
