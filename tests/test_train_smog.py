@@ -198,6 +198,8 @@ def test_trainer_runs_resumes_and_exports(tiny_dataset: Path, real_motion, tmp_p
     assert config["info"]["validation"]["step"] == 6 and config["model"]["latent"] == 384
     card = (folder / "README.md").read_text()
     assert "non-commercial" in card and "Bandai" in card and "R@1" in card
+    assert "- hardware: 1 process(es) x 1 thread(s) on CPU" in card and "wall time" in card
+    assert config["info"]["wall_time_s"] > 0
     assert json.loads((folder / "skeleton.json").read_text())["name"] == "smplx22"
     model = SMoGAutoencoder(SMoGConfig.from_dict(config["model"])).eval()
     model.load_state_dict({k: v.float() for k, v in load_file(str(folder / "model.safetensors")).items()})
@@ -224,6 +226,15 @@ def test_trainer_runs_resumes_and_exports(tiny_dataset: Path, real_motion, tmp_p
     out = pipe.text_to_motion("A person walks forward.", num_frames=40, postprocess=False)
     assert out.posed_joints.shape == (1, 40, 22, 3) and np.isfinite(out.posed_joints).all()
     assert pipe.default_frames == 40 and out.info["deterministic"]
+
+
+def test_wall_time_sums_the_sessions_of_a_resumed_run() -> None:
+    from motiongen.train.smog import wall_time_seconds
+
+    rows = [{"step": 1, "elapsed_s": 2.0}, {"step": 2, "elapsed_s": 5.0}, {"step": 2, "val_loss": 1.0},
+            {"step": 3, "elapsed_s": 1.5}, {"step": 4, "elapsed_s": 4.0}]
+    assert wall_time_seconds(rows) == pytest.approx(9.0)
+    assert wall_time_seconds([]) == 0.0
 
 
 def test_config_errors_name_the_key() -> None:

@@ -41,6 +41,7 @@ import hashlib
 import json
 import math
 import os
+import platform
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -703,9 +704,12 @@ def _train_smog(cfg: SMoGTrainConfig, info: DistInfo, resume: bool, log: Callabl
             "config": cfg.to_dict(), "model_config": model_cfg.to_dict(), "skeleton": skeleton.to_dict(),
             "fps": FPS, "num_frames": cfg.num_frames,
             "text_encoder": {"spec": table.encoder_spec, "identifier": table.encoder_identifier},
-            "data": notes, "motiongen_version": __version__,
+            "data": notes, "motiongen_version": __version__, "hardware": hardware,
         }
 
+    hardware = {"device": str(device), "processes": info.world_size, "threads_per_process": threads,
+                "cpu_count": os.cpu_count(), "platform": platform.platform(),
+                "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None}
     started = time.perf_counter()
     model.train()
     bar = tqdm(total=cfg.total_steps, initial=step, disable=not (cfg.progress and info.is_main), unit="step",
@@ -881,13 +885,20 @@ def export_smog(checkpoint: str | Path, out_dir: str | Path, *, weights_dtype: s
     model.load_state_dict(state["ema"])
     skeleton = Skeleton.from_dict(state["skeleton"])
     run_dir = path.parent.parent
-    val = [r for r in read_metrics(run_dir) if "val_loss" in r and r["step"] <= state["step"]]
+    rows = [r for r in read_metrics(run_dir) if r.get("step", 0) <= state["step"]]
+    val = [r for r in rows if "val_loss" in r]
+    hardware = state.get("hardware")
+    if hardware is None:  # checkpoints from before the trainer recorded it: this machine, at export
+        hardware = {"device": state["config"].get("device", "cpu"), "processes": int(state.get("world_size", 1)),
+                    "threads_per_process": state["config"].get("threads") or "all", "cpu_count": os.cpu_count(),
+                    "platform": platform.platform() + ", recorded at export", "gpu": None}
     info = {
         "steps": int(state["step"]), "weights": "ema", "num_frames": int(state["num_frames"]), "data": state["data"],
         "validation": val[-1] if val else None, "trained_with": f"motiongen {state.get('motiongen_version')}",
         "train_config": state["config"], "licence": _licence(state["data"]["sources"]),
         "parameters": sum(p.numel() for p in model.parameters()),
         "text_encoder_identifier": state["text_encoder"]["identifier"],
+        "hardware": hardware, "wall_time_s": round(wall_time_seconds(rows), 1),
     }
     if int(state.get("world_size", 1)) > 1:
         info["world_size"] = int(state["world_size"])  # the batch per step was batch_size x world_size
@@ -900,6 +911,27 @@ def _licence(sources: Sequence[str]) -> str:
     if "bandai" in sources:
         return "CC BY-NC 4.0 (non-commercial; trained on Bandai Namco data)"
     return "see the data sources' licences"
+
+
+def _hardware_line(hardware: Mapping[str, Any] | None) -> str:
+    if not hardware:
+        return "not recorded by the trainer"
+    where = hardware.get("gpu") or f"CPU ({hardware.get('cpu_count')} cores, {hardware.get('platform')})"
+    return f"{hardware['processes']} process(es) x {hardware['threads_per_process']} thread(s) on {where}"
+
+
+def wall_time_seconds(rows: Sequence[Mapping[str, Any]]) -> float:
+    """Training wall time from a metrics log: ``elapsed_s`` restarts at 0 in every session (resume),
+    so the time is the sum of each session's last ``elapsed_s``."""
+    total, last = 0.0, 0.0
+    for row in rows:
+        if "elapsed_s" not in row:
+            continue
+        elapsed = float(row["elapsed_s"])
+        if elapsed < last:
+            total += last
+        last = elapsed
+    return total + last
 
 
 def _model_card(cfg: SMoGConfig, info: Mapping[str, Any]) -> str:
@@ -924,6 +956,8 @@ def _model_card(cfg: SMoGConfig, info: Mapping[str, Any]) -> str:
         + ", EMA weights; training split only "
         f"({data['train_clips_used']} of {data['train_clips']} clips long enough, mirrored copies included; "
         f"{data['train_captions']} distinct captions)",
+        f"- hardware: {_hardware_line(info.get('hardware'))}; wall time {info['wall_time_s'] / 60:.0f} min "
+        "(summed over the run's sessions, from its metrics log)",
         "",
         "## Validation (val split; one fixed window per clip, its first caption)",
         "",
