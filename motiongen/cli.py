@@ -131,6 +131,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_view(args: argparse.Namespace) -> int:
+    from motiongen.viz.server import serve
+
+    serve(args.root, host=args.host, port=args.port, open_browser=not args.no_browser, verbose=args.verbose)
+    return 0
+
+
+def cmd_viz_manifest(args: argparse.Namespace) -> int:
+    from motiongen.viz.folder import write_folder_manifest
+
+    path = write_folder_manifest(args.dir)
+    data = json.loads(path.read_text())
+    missing = sum(len(case["missing_panels"]) for case in data["cases"])
+    panels = ", ".join(p["name"] for p in data["panels"])
+    print(f"wrote {path} ({len(data['cases'])} cases, panels {panels}; {missing} missing panel files)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="motiongen", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"motiongen {__version__}")
@@ -193,6 +211,24 @@ def build_parser() -> argparse.ArgumentParser:
     from motiongen.pipelines.generate import add_generate_parser
 
     add_generate_parser(sub)
+
+    p = sub.add_parser("view", help="play the motions of a folder in the local web viewer (three.js, offline)")
+    p.add_argument("root", metavar="ROOT", help="folder with _manifest.json, panel folders or .npz / .bvh files")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8216, help="TCP port (default 8216; 0 picks a free one)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser, just print the address")
+    p.add_argument("--verbose", action="store_true", help="log every request")
+    p.set_defaults(func=cmd_view)
+
+    viz = sub.add_parser("viz", help="viewer files").add_subparsers(dest="viz_command", required=True)
+    p = viz.add_parser("manifest", help="write DIR/_manifest.json and _captions.json for the motion files in DIR")
+    p.add_argument("dir", metavar="DIR", help="folder of panel folders (gt/, generated/, ...) or .npz / .bvh files; "
+                   "constraints/<case>.json adds a case's constraints")
+    p.set_defaults(func=cmd_viz_manifest)
+
+    from motiongen.viz.render import add_render_parser
+
+    add_render_parser(sub)
     return parser
 
 

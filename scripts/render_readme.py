@@ -365,6 +365,17 @@ def eval_inbetween_block() -> str:
     ])
 
 
+def viewer_fps_block() -> str:
+    r = _load("viewer_fps.json")
+    c = r["content"]
+    verdict = "meets" if r["meets_target"] else "below"
+    return (f"Playback benchmark (`python benchmarks/viewer_fps.py`): {c['panels']} panels x {c['frames']} frames "
+            f"({c['skeleton']}, {c['overlay']}) in headless Chromium with software WebGL ({r['webgl_renderer'].split('(')[0].strip()}, "
+            f"no GPU): **{r['fps']:.1f} fps** (mean frame interval {r['mean_interval_ms']:.1f} ms, p95 "
+            f"{r['p95_interval_ms']:.0f} ms), {verdict} the {r['target_fps']:g} fps target; {_machine(r)}, load average "
+            f"{r['machine']['load_average_1m']:.1f} at the start.")
+
+
 def smog_ablation_block() -> str:
     from motiongen.evaluation.smog import ablation_table
 
@@ -388,6 +399,7 @@ BLOCKS = {
     "eval-quality": eval_quality_block,
     "eval-inbetween": eval_inbetween_block,
     "smog-ablation": smog_ablation_block,
+    "viewer-fps": viewer_fps_block,
 }
 
 

@@ -65,11 +65,12 @@ def test_generate_npz_bvh_multi_prompt_and_samples(model: str, tmp_path: Path, c
     assert all((tmp_path / "wave" / f"wave_0{k}.npz").is_file() for k in range(2))
     assert not (tmp_path / "wave.npz").exists()
 
-    # a folder: .npz and .bvh per sample
+    # a folder: .npz and .bvh per sample, and the viewer's manifest (motiongen view FOLDER)
     code, out, _ = run(capsys, "A person waves.", "--frames", "20", "--steps", "2", "--model", model,
                        "-o", str(tmp_path / "folder"))
     assert code == 0 and len(out) == 2
-    assert sorted(p.name for p in (tmp_path / "folder").iterdir()) == ["sample_00.bvh", "sample_00.npz"]
+    assert sorted(p.name for p in (tmp_path / "folder").iterdir()) == [
+        "_captions.json", "_manifest.json", "sample_00.bvh", "sample_00.npz"]
 
 
 BAD_ARGS = {

@@ -107,8 +107,8 @@ def add_generate_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument(
         "-o", "--output", required=True, metavar="OUT",
-        help="output .npz (KIMODO layout), .bvh, or a folder (both per sample); "
-        "several samples of x.npz go to x/x_00.npz, ...",
+        help="output .npz (KIMODO layout), .bvh, or a folder (both per sample, plus the viewer's _manifest.json: "
+        "motiongen view FOLDER); several samples of x.npz go to x/x_00.npz, ...",
     )
     control = p.add_argument_group("kinematic control")
     control.add_argument(
@@ -483,6 +483,7 @@ def generate_command(args: argparse.Namespace) -> int:
     if root_margin is not None:
         options["root_margin"] = root_margin
     prompt = prompts[0]
+    constraints: list[Any] = []
     if task is None and records is None:
         if len(prompts) == 1:
             out = pipe.text_to_motion(prompt, num_frames=frames[0], **options)
@@ -512,7 +513,63 @@ def generate_command(args: argparse.Namespace) -> int:
         else:
             out = pipe.through_waypoints(prompt, waypoints, waypoint_frames, frames[0], **options)
     written = out.save(args.output)
+    from motiongen.pipelines.output import FILE_SUFFIXES
+
+    if Path(args.output).suffix.lower() not in FILE_SUFFIXES:  # a folder: also the viewer's manifest
+        from motiongen.viz.folder import write_output_manifest
+
+        given = constraints if records is not None else None
+        viewer_task, viewer_constraints = _viewer_condition(
+            task, args, out, pipe, motions, given, path_rows, waypoints, waypoint_frames, frames, len(prompts)
+        )
+        write_output_manifest(args.output, out, written, task=viewer_task, constraints=viewer_constraints)
     how = "deterministic, no seed" if deterministic else f"seed {out.info['seed']}"
     for path in written:
         print(f"wrote {path} ({out.num_frames} frames at {out.fps:g} fps, {how})")
     return 0
+
+
+def _viewer_condition(
+    task: str | None,
+    args: argparse.Namespace,
+    out: Any,
+    pipe: Any,
+    motions: dict[str, Any],
+    constraints: list[Any] | None,
+    path_rows: np.ndarray | None,
+    waypoints: np.ndarray | None,
+    waypoint_frames: np.ndarray | None,
+    frames: list[int],
+    num_prompts: int,
+) -> tuple[str, list[Any]]:
+    """The viewer's task name and the constraint sets on the output's timeline: as given
+    (``--constraints``), as the task built them (path, waypoints, in-betweening keyframes), or the
+    copied frames of ``--stitch`` / ``--prepend`` as full-body poses."""
+    if constraints is not None:
+        return "constraints", constraints
+    if task is None:
+        return ("text_to_motion" if num_prompts == 1 else "multi_prompt"), []
+    if task == "--path":
+        return "path", [pipe.root2d_constraint(np.arange(len(path_rows)), path_rows)]
+    if task == "--waypoints":
+        points, marks = np.asarray(waypoints, np.float64), np.asarray(waypoint_frames)
+        if 0 not in marks:  # through_waypoints adds the start, at the origin
+            marks, points = np.concatenate([[0], marks]), np.concatenate([np.zeros((1, 2)), points])
+        return "waypoints", [pipe.root2d_constraint(marks, points)]
+    if task == "--inbetween":
+        start, end = (motions[name] for name in args.inbetween)
+        n = frames[0]
+        return "inbetween", [
+            pipe.fullbody_keyframe_constraint([0], motion=start, source_frames=[start.num_frames - 1]),
+            pipe.fullbody_keyframe_constraint([n - 1], motion=end, source_frames=[0]),
+        ]
+    from motiongen.constraints.sets import FullBodyConstraintSet
+
+    joined = out.info.get("joined") or {}
+    lo, hi = joined.get("generated", [0, out.num_frames])
+    copied = np.concatenate([np.arange(0, lo), np.arange(hi, out.num_frames)]).astype(np.int64)
+    if copied.size == 0:
+        return task[2:], []
+    pose = FullBodyConstraintSet(pipe.bundle.skeleton, copied, out.local_rot_mats[0][copied].astype(np.float64),
+                                 out.root_positions[0][copied].astype(np.float64))
+    return task[2:], [pose]
