@@ -938,7 +938,7 @@ def _model_card(cfg: SMoGConfig, info: Mapping[str, Any]) -> str:
     data, train_cfg = info["data"], info["train_config"]
     val = info.get("validation") or {}
     lines = [
-        "# motiongen/smog-smplx",
+        f"# SMoG motion autoencoder (KAN layers `{cfg.kan_layers}`)",
         "",
         "A SMoG-style motion autoencoder (MotionCLIP transformer with KAN layers, reference `smog.md`) whose motion",
         "latent lives in the text encoder's space, so a caption's embedding decodes straight into a motion.",
