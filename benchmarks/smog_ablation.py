@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             "label": label, "model": where, "hash": folder_digest(resolve_model(where)),
             "kan_layers": pipe.model.config.kan_layers, "io_hidden": pipe.model.config.io_hidden,
             "parameters": parameter_counts(pipe.model), "steps": pipe.info.get("steps"),
-            "batch_size": train.get("batch_size"), "alignment": train.get("alignment"), "figures": figures,
+            "batch_size": train.get("batch_size"), "alignment": train.get("alignment"),
+            "train_wall_time_s": pipe.info.get("wall_time_s"), "figures": figures,
         })
     result = {
         "format": "motiongen.smog_ablation/1", "date": utc_now(), "git_commit": git_commit(), "machine": machine_info(),

@@ -385,7 +385,29 @@ def smog_ablation_block() -> str:
         f"`{(result.get('git_commit') or 'unknown')[:12]}`):",
         "",
         ablation_table(result),
+        "",
+        _ablation_verdict(result),
     ])
+
+
+def _ablation_verdict(result: dict) -> str:
+    """Which arm of the KAN ablation won, in words, from the figures (the rows with KAN and without)."""
+    kan = next((r for r in result["rows"] if r["kan_layers"] != "none"), None)
+    linear = next((r for r in result["rows"] if r["kan_layers"] == "none"), None)
+    if kan is None or linear is None:
+        return ""
+    def better(key: str, lower: bool) -> str:
+        a, b = kan["figures"][key], linear["figures"][key]
+        if a == b:
+            return "the same"
+        return "KAN" if (a < b) == lower else "Linear"
+    recon, retrieval = better("mpjpe_cm", lower=True), better("r1", lower=False)
+    claim = ("as SMoG's paper claims" if recon == retrieval == "KAN"
+             else "against SMoG's paper's claim that KAN layers help" if recon == retrieval == "Linear"
+             else "a split decision")
+    return (f"With the same budget, the better reconstruction (MPJPE) is the {recon} arm's and the better "
+            f"motion-to-text R@1 the {retrieval} arm's: {claim} (one training run with one seed per arm; the "
+            "spread between seeds was not measured).")
 
 
 BLOCKS = {

@@ -116,29 +116,34 @@ def parameter_counts(model: Any) -> dict[str, int]:
     return {"total": count(model), "io_layers": count(model.input_embedding) + count(model.output_layer)}
 
 
+def _minutes(seconds: float | None) -> str:
+    return "–" if seconds is None else f"{seconds / 60:.0f} min"
+
+
 def ablation_table(result: Mapping[str, Any]) -> str:
     """The markdown table of a ``benchmarks/smog_ablation.py`` result (printed, and in the README)."""
     w = result["windows"]
     lines = [
-        "| model | parameters (I/O layers) | steps x batch | rc | rcxyz | MPJPE cm | root cm | motion->text R@1 "
-        "| chance | R@5 | chance |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| model | parameters (I/O layers) | steps x batch | training wall time | rc | rcxyz | MPJPE cm | root cm "
+        "| motion->text R@1 | chance | R@5 | chance |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     reference = result.get("reference")
     if reference:
         f = reference["figures"]
-        lines.append(f"| {reference['label']} | – | – | – | – | – | – | {f['r1']:.3f} | {f['r1_chance']:.3f} "
+        lines.append(f"| {reference['label']} | – | – | – | – | – | – | – | {f['r1']:.3f} | {f['r1_chance']:.3f} "
                      f"| {f['r5']:.3f} | {f['r5_chance']:.3f} |")
     for r in result["rows"]:
         f, p = r["figures"], r["parameters"]
         lines.append(
             f"| {r['label']} (`{r['kan_layers']}`) | {p['total'] / 1e6:.2f} M ({p['io_layers'] / 1e3:.0f} k) "
-            f"| {r['steps']} x {r['batch_size']} | {f['rc']:.4f} | {f['rcxyz']:.4f} | {f['mpjpe_cm']:.1f} "
+            f"| {r['steps']} x {r['batch_size']} | {_minutes(r.get('train_wall_time_s'))} | {f['rc']:.4f} | {f['rcxyz']:.4f} | {f['mpjpe_cm']:.1f} "
             f"| {f['root_error_cm']:.1f} | {f['r1']:.3f} | {f['r1_chance']:.3f} | {f['r5']:.3f} | {f['r5_chance']:.3f} |")
     lines += ["", f"Split `{result['split']}` of `{result['dataset']}`: N = {w['motions']} test motions (one "
                   f"{w['frames']}-frame window per clip), ranked against M = {w['candidates']} distinct captions "
                   f"(their {w['caption']} captions, embedded by `{result['text_encoder']}`); chance = k / M. "
-                  "The SMoG rows rank by cosine in the model's own latent space (motions encoded, captions as "
+                  "Training wall time is from each model's metrics log (both arms ran at the same time on the "
+                  "same 2-core machine, one thread each, so they shared its load). The SMoG rows rank by cosine in the model's own latent space (motions encoded, captions as "
                   "text embeddings); the reference row ranks the same real windows and captions with the "
                   + (f"evaluator `{reference['evaluator']}` (version `{reference['version']}`)" if reference else
                      "evaluator (not run)") + ", what a contrastive encoder pair reaches."]
