@@ -365,6 +365,25 @@ def eval_inbetween_block() -> str:
     ])
 
 
+def gifs_block() -> str:
+    """The README's pictures (``scripts/render_readme_gifs.py`` makes them and ``docs/media/gifs.json``)."""
+    data = json.loads((ROOT / "docs" / "media" / "gifs.json").read_text())
+    cells = []
+    for g in data["gifs"]:
+        what = f"{g['model']}, \"{g['prompt']}\", {g['frames']} frames, seed {g['seed']}"
+        if g["task"]:
+            what += f", {g['task']}"
+        cells.append(f"![{what}](docs/media/{g['file']})<br>{what} (model `{g['model_hash'][:8]}`)")
+    return "\n".join([
+        "Output of the shipped models as generated (`python scripts/render_readme_gifs.py`: fixed seeds, drawn by "
+        "`motiongen render`; the orange line in the waypoints case is the root path):",
+        "",
+        "| | |",
+        "|---|---|",
+        *(f"| {' | '.join(cells[i:i + 2] + [''] * (2 - len(cells[i:i + 2])))} |" for i in range(0, len(cells), 2)),
+    ])
+
+
 def viewer_fps_block() -> str:
     r = _load("viewer_fps.json")
     c = r["content"]
@@ -422,6 +441,7 @@ BLOCKS = {
     "eval-inbetween": eval_inbetween_block,
     "smog-ablation": smog_ablation_block,
     "viewer-fps": viewer_fps_block,
+    "gifs": gifs_block,
 }
 
 
