@@ -31,7 +31,12 @@ from pathlib import Path
 import torch
 
 from motiongen.errors import InputError
-from motiongen.evaluation.records import folder_digest, git_commit, machine_info, utc_now
+from motiongen.evaluation.records import (
+    folder_digest,
+    git_commit,
+    machine_info,
+    utc_now,
+)
 from motiongen.evaluation.smog import (
     ablation_table,
     evaluate_autoencoder,
@@ -63,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", default=str(DEFAULT_OUT))
     args = parser.parse_args(argv)
-    from motiongen.pipelines.smog import SMoGPipeline
     from motiongen.pipelines.bundle import resolve_model
+    from motiongen.pipelines.smog import SMoGPipeline
     from motiongen.train.features import dataset_source
 
     torch.set_num_threads(args.threads)

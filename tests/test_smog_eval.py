@@ -12,7 +12,11 @@ import pytest
 import torch
 
 from motiongen.data.build import build_dataset
-from motiongen.evaluation.smog import evaluate_autoencoder, held_out_windows, parameter_counts
+from motiongen.evaluation.smog import (
+    evaluate_autoencoder,
+    held_out_windows,
+    parameter_counts,
+)
 from motiongen.models.smog.features import canonical_window, features_135_to_motion
 from motiongen.models.smog.model import SMoGAutoencoder, SMoGConfig, matched_io_hidden
 from motiongen.pipelines.smog import SMoGPipeline

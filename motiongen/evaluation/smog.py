@@ -17,9 +17,10 @@ what its R@1 equals (reference smog.md 7.1); these figures state both.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -65,7 +66,11 @@ def evaluate_autoencoder(model: Any, skeleton: Any, windows: HeldOutWindows, *, 
     """Reconstruction and retrieval figures of a :class:`~motiongen.models.smog.model.SMoGAutoencoder`
     (evaluation mode) on ``windows`` (see the module docstring for every key)."""
     from motiongen.models.smog.features import positions_from_135
-    from motiongen.train.smog import make_batch, motion_to_text_retrieval, reconstruction_losses
+    from motiongen.train.smog import (
+        make_batch,
+        motion_to_text_retrieval,
+        reconstruction_losses,
+    )
 
     if model.config.latent != windows.table.embeddings.shape[1]:
         raise InputError(f"the model's latent is {model.config.latent}-d; the captions were embedded "

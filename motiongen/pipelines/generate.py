@@ -336,12 +336,8 @@ def _check_frames_in_timeline(records: Any, waypoint_frames: Any, total: int, co
 
 def generate_command(args: argparse.Namespace) -> int:
     """Run ``motiongen generate`` (see the module docstring); returns the exit status."""
-    from motiongen.pipelines.kimodo import (
-        MAX_SEED,
-        check_device,
-        resolve_cfg,
-        transition_length,
-    )
+    from motiongen.pipelines.checks import MAX_SEED
+    from motiongen.pipelines.kimodo import check_device, resolve_cfg, transition_length
     from motiongen.pipelines.output import check_writable, output_paths
 
     prompts = list(args.prompts)

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,7 +35,13 @@ from motiongen import __version__
 from motiongen.errors import InputError
 from motiongen.models.smog.features import features_135_to_motion
 from motiongen.models.smog.model import SMoGAutoencoder, SMoGConfig
-from motiongen.pipelines.bundle import _read_json, _replace_dir, check_device, resolve_model
+from motiongen.pipelines.bundle import (
+    _read_json,
+    _replace_dir,
+    check_device,
+    resolve_model,
+)
+from motiongen.pipelines.checks import check_prompt, check_seed
 from motiongen.pipelines.output import MotionOutput
 from motiongen.skeleton.skeleton import Skeleton
 
@@ -44,7 +50,6 @@ SMOG_FORMAT = "motiongen.smog/1"
 CONFIG_FILE, WEIGHTS_FILE, SKELETON_FILE, CARD_FILE = "config.json", "model.safetensors", "skeleton.json", "README.md"
 FEATURES_NOTE = ("motion_135: canonical root translation (x, z from frame 0; y absolute) + 6D local rotations "
                  "(matrix_to_rotation_6d), motiongen.models.smog.features")
-MAX_SEED = 2**63 - 1
 _WEIGHT_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 
 
@@ -108,7 +113,7 @@ class SMoGPipeline:
         device: str | torch.device = "cpu",
         text_encoder: Any = None,
         text_cache_dir: str | os.PathLike[str] | None = None,
-    ) -> "SMoGPipeline":
+    ) -> SMoGPipeline:
         """Load a SMoG model folder (or the name ``motiongen/smog-smplx``); fp16 weights come back fp32."""
         from safetensors import SafetensorError
         from safetensors.torch import load_file
@@ -212,12 +217,6 @@ class SMoGPipeline:
         return [frames[i, :n] for i, n in enumerate(lengths)]
 
     # ----------------------------------------------------------------------------------------------
-    def _check_prompt(self, prompt: Any, field: str) -> str:
-        if not isinstance(prompt, str):
-            raise InputError(f"a prompt must be a string, got {type(prompt).__name__}", field=field)
-        if not any(ch.isalnum() for ch in prompt):
-            raise InputError(f"prompt is empty ({prompt!r}); describe the motion in words", field=field)
-        return prompt
 
     def _check_frames(self, value: Any, field: str) -> int:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= self.max_frames:
@@ -225,13 +224,6 @@ class SMoGPipeline:
                              f"({self.max_frames / self.fps:g} s at {self.fps:g} fps), got {value!r}", field=field)
         return int(value)
 
-    @staticmethod
-    def _check_seed(seed: Any) -> int:
-        if seed is None:
-            return secrets.randbits(63)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
-            raise InputError(f"must be an integer in [0, 2^63 - 1], got {seed!r}", field="seed")
-        return int(seed)
 
     def _output(self, frames: Sequence[np.ndarray], prompts: list[str], info: dict[str, Any], *,
                 first_heading: float, postprocess: bool) -> MotionOutput:
@@ -303,11 +295,11 @@ class SMoGPipeline:
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         if not prompts:
             raise InputError("no prompt given", field="prompt")
-        prompts = [self._check_prompt(p, "prompt") for p in prompts]
+        prompts = [check_prompt(p, "prompt") for p in prompts]
         num_frames = self._check_frames(num_frames, "num_frames")
         if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
             raise InputError(f"must be an integer >= 1, got {num_samples!r}", field="num_samples")
-        seed = self._check_seed(seed)
+        seed = check_seed(seed)
         frames = self.decode(self.encode_text(prompts), [num_frames] * len(prompts))
         frames = [f for f in frames for _ in range(int(num_samples))]
         info: dict[str, Any] = {"seed": seed, "deterministic": True, "segments": [[0, num_frames, prompts[0]]],
@@ -335,11 +327,11 @@ class SMoGPipeline:
         """
         from tqdm import tqdm
 
-        prompts = [self._check_prompt(p, "prompts") for p in prompts]
+        prompts = [check_prompt(p, "prompts") for p in prompts]
         lengths = [self._check_frames(n, "num_frames") for n in num_frames]
         if len(prompts) != len(lengths):
             raise InputError(f"{len(prompts)} prompts but {len(lengths)} lengths", field="num_frames")
-        seed = self._check_seed(seed)
+        seed = check_seed(seed)
         outputs: list[MotionOutput] = []
         for start in tqdm(range(0, len(prompts), batch_size), desc="decoding", unit="batch", disable=not progress):
             chunk = slice(start, start + batch_size)

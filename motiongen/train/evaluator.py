@@ -47,7 +47,7 @@ from motiongen.models.evaluator.model import (
     side_words,
 )
 from motiongen.train.config import apply_overrides, read_config_file
-from motiongen.train.loop import decay_groups, open_run_dir, save_checkpoint
+from motiongen.train.loop import decay_groups, load_checkpoint, open_run_dir, save_checkpoint
 from motiongen.train.kimodo import (
     SOURCE_LICENCES,
     MetricsLog,
@@ -394,11 +394,7 @@ def train_evaluator(cfg: EvaluatorTrainConfig, *, resume: bool = True, log: Any 
         step = 0
         ckpt = latest_checkpoint(run_dir) if resume else None
         if ckpt is not None:
-            state = torch.load(ckpt, map_location="cpu", weights_only=False)
-            if state.get("format") != CHECKPOINT_FORMAT:
-                raise InputError(f"not an evaluator checkpoint (format {CHECKPOINT_FORMAT})", path=ckpt)
-            if state["model_config"] != model_cfg.to_dict():
-                raise InputError("the config's model sizes differ from the checkpoint's; use --no-resume", path=ckpt)
+            state = load_checkpoint(ckpt, CHECKPOINT_FORMAT, "an evaluator", model_cfg.to_dict())
             model.load_state_dict(state["model"])
             ema.load_state_dict(state["ema"])
             optimizer.load_state_dict(state["optimizer"])
@@ -490,9 +486,7 @@ def export_evaluator(checkpoint: str | Path, out_dir: str | Path, *, weights_dty
         if found is None:
             raise InputError("no checkpoints in this run folder", path=path)
         path = found
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if state.get("format") != CHECKPOINT_FORMAT:
-        raise InputError(f"not an evaluator checkpoint (format {CHECKPOINT_FORMAT})", path=path)
+    state = load_checkpoint(path, CHECKPOINT_FORMAT, "an evaluator")
     model = TextMotionModel(EvaluatorConfig.from_dict(state["model_config"]))
     model.load_state_dict(state["ema"])
     run_dir = path.parent.parent

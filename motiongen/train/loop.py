@@ -50,3 +50,19 @@ def open_run_dir(run_dir: Path, *, resume: bool, total_steps: int, log: Callable
         log(f"{done} is at total_steps {total_steps} already; nothing to train")
         return done
     return None
+
+
+def load_checkpoint(
+    path: Path, checkpoint_format: str, what: str, model_config: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """A trainer checkpoint's state, checked: its ``format`` is ``checkpoint_format`` (``what`` names
+    the kind in the error: "a SMoG") and, when given, its model sizes are ``model_config``."""
+    from motiongen.errors import InputError
+
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(state, dict) or state.get("format") != checkpoint_format:
+        raise InputError(f"not {what} checkpoint (format {checkpoint_format})", path=path)
+    if model_config is not None and state["model_config"] != dict(model_config):
+        raise InputError("the config's model sizes differ from the checkpoint's; use --no-resume", path=path)
+    return state
+

@@ -57,7 +57,7 @@ from motiongen.models.smog.features import canonical_window, positions_from_135,
 from motiongen.models.smog.model import ALIGNMENT_CHOICES, SMoGAutoencoder, SMoGConfig, text_alignment_loss
 from motiongen.skeleton.skeleton import Skeleton
 from motiongen.train.config import DEVICES, apply_overrides, read_config_file
-from motiongen.train.loop import decay_groups, open_run_dir, save_checkpoint
+from motiongen.train.loop import decay_groups, load_checkpoint, open_run_dir, save_checkpoint
 from motiongen.train.kimodo import (
     SOURCE_LICENCES,
     DistInfo,
@@ -653,11 +653,7 @@ def _train_smog(cfg: SMoGTrainConfig, info: DistInfo, resume: bool, log: Callabl
     found = latest_checkpoint(run_dir) if resume and info.is_main else None
     ckpt = _from_main(info, found)
     if ckpt is not None:
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
-        if state.get("format") != CHECKPOINT_FORMAT:
-            raise InputError(f"not a SMoG checkpoint (format {CHECKPOINT_FORMAT})", path=ckpt)
-        if state["model_config"] != model_cfg.to_dict():
-            raise InputError("the config's model sizes differ from the checkpoint's; use --no-resume", path=ckpt)
+        state = load_checkpoint(ckpt, CHECKPOINT_FORMAT, "a SMoG", model_cfg.to_dict())
         model.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
@@ -877,9 +873,7 @@ def export_smog(checkpoint: str | Path, out_dir: str | Path, *, weights_dtype: s
     from motiongen.train.kimodo import read_metrics
 
     path = _resolve_checkpoint(checkpoint)
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if state.get("format") != CHECKPOINT_FORMAT:
-        raise InputError(f"not a SMoG checkpoint (format {CHECKPOINT_FORMAT})", path=path)
+    state = load_checkpoint(path, CHECKPOINT_FORMAT, "a SMoG")
     model_cfg = SMoGConfig.from_dict(state["model_config"])
     model = SMoGAutoencoder(model_cfg)
     model.load_state_dict(state["ema"])
