@@ -45,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="motiongen-eval-"))
     try:
         result = run_eval(args.model, work / "metrics.json", settings, evaluator=args.evaluator, dataset=args.dataset,
-                          cache=args.cache, progress=not args.no_progress)
+                          cache=args.cache, progress=not args.no_progress,
+                          # the view folder holds test motions (data-derived): never beside the committed JSON
+                          view=False)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     minutes = result["seconds"]["total"] / 60.0

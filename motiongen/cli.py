@@ -123,7 +123,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         constraint_frames=args.constraint_frames, seed=args.seed,
     )
     result = run_eval(args.model, args.output, settings, evaluator=args.evaluator, dataset=args.dataset,
-                      cache=args.cache, progress=not args.no_progress)
+                      cache=args.cache, progress=not args.no_progress, view=not args.no_view)
     from motiongen.evaluation.report import format_summary
 
     print(format_summary(result))

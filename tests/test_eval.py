@@ -1,4 +1,5 @@
-"""``motiongen eval`` end to end on a small slice: every task, the JSON record, resuming, the report.
+"""``motiongen eval`` end to end on a small slice: every task, the JSON record, resuming, the report,
+and the viewer folder written beside the JSON.
 
 Uses the shipped KIMODO model and the shipped evaluator on a subset build (16 clips per source and
 split: 44 test clips of 40+ frames, enough for one R-precision batch of 32), with few steps.
@@ -9,18 +10,28 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from motiongen.cli import main
 from motiongen.data.build import build_dataset
 from motiongen.errors import InputError
 from motiongen.evaluation.report import inbetween_table, t2m_table
-from motiongen.evaluation.runner import EvalSettings
+from motiongen.evaluation.runner import EvalSettings, canonical_positions, run_eval
+from motiongen.viz.folder import read_viewer_motion
+from motiongen.viz.manifest import MANIFEST_NAME, validate_manifest
 
 
 @pytest.fixture(scope="module")
 def subset(data_dir: Path, cache_dir: Path) -> Path:
     return Path(build_dataset(data_dir, cache_dir, limit_per_source=16, workers=2, progress=False)["path"])
+
+
+#: The fixture's settings (``_args``), for calling :func:`run_eval` on the same finished pieces.
+SETTINGS = {"replications": 2, "limit": 32, "steps": 2, "mm_captions": 4, "mm_repeats": 2, "inbetween_windows": 3,
+            "constraint_cases": 1, "constraint_frames": 40}
+#: float16 positions of the viewer files are within half of float16's spacing below 16 m
+FLOAT16_TOLERANCE_M = 2.0**-8
 
 
 def _args(subset: Path, out: Path, *extra: str) -> list[str]:
@@ -76,6 +87,110 @@ def test_quality_inbetween_and_constraints_tasks(result: tuple[Path, dict]) -> N
     assert cons["settings"]["cases"] == 1 and "fullbody" in cons["summary"]
     text = t2m_table([r]) + inbetween_table([r])
     assert text.index("Real motion") < text.index("motiongen/kimodo-smplx")
+
+
+def _view_cases(out: Path, task: str) -> list[dict]:
+    manifest = json.loads((out.with_name("metrics.view") / MANIFEST_NAME).read_text())
+    return [c for c in manifest["cases"] if c["task"] == task]
+
+
+def test_the_view_folder_has_a_case_per_t2m_sample_with_its_test_and_generated_motion(
+    subset: Path, result: tuple[Path, dict]
+) -> None:
+    from motiongen.data.dataset import MotionDataset
+    from motiongen.evaluation.runner import _load_motions
+    from motiongen.evaluation.t2m import load_items, replication_plan
+    from motiongen.skeleton.registry import get_skeleton
+
+    out, r = result
+    view = out.with_name("metrics.view")
+    manifest = validate_manifest(json.loads((view / MANIFEST_NAME).read_text()), view)
+    assert [p["name"] for p in manifest["panels"]] == ["gt", "condition", "generated"]
+    cases = _view_cases(out, "text_to_motion")
+    assert len(cases) == r["tasks"]["t2m"]["samples_per_replication"] == 32
+    # replication 0's samples: its item order and drawn captions, and the motions its piece kept
+    items = load_items(MotionDataset(root=subset, split="test", mirrored=False), limit=32)
+    order, captions = replication_plan(items, r["settings"]["seed"])
+    generated = _load_motions(out.with_name("metrics.parts") / "t2m-model-0-motions.npz")
+    sk = get_skeleton("smplx22")
+    assert sorted(c["diagnostics"]["test_item"]["index"] for c in cases) == sorted(order.tolist())
+    for case in cases:
+        i = case["diagnostics"]["test_item"]["index"]
+        k = int(np.nonzero(order == i)[0][0])
+        assert case["captions"] == [captions[k]] and case["num_frames"] == items[i].frames
+        assert set(case["files"]) == {"gt", "generated"} and "condition" in case["missing_panels"]
+        gt = read_viewer_motion(view / case["files"]["gt"])
+        gen = read_viewer_motion(view / case["files"]["generated"])
+        assert gt.joint_names == gen.joint_names == list(sk.joint_names) and gen.parents == list(sk.parents)
+        np.testing.assert_allclose(gen.positions, generated[k].positions, atol=FLOAT16_TOLERANCE_M)
+        # the test motion as generated motions start: frame 0 at the origin, facing +Z
+        np.testing.assert_allclose(gt.positions, canonical_positions(items[i].positions, sk), atol=FLOAT16_TOLERANCE_M)
+        assert gt.positions[0, 0, [0, 2]] == pytest.approx([0.0, 0.0], abs=1e-3)
+        assert {"quality_generated", "quality_gt"} <= set(case["diagnostics"])
+    # per-motion quality figures average to the quality task's model row
+    model = r["tasks"]["quality"]["rows"][1]
+    mean_skate = np.mean([c["diagnostics"]["quality_generated"]["foot_skate_from_height"] for c in cases])
+    assert mean_skate == pytest.approx(model["foot_skate_from_height"], abs=1e-3)
+
+
+def test_the_view_folder_has_the_constraint_cases_with_conditions_and_overlays(result: tuple[Path, dict]) -> None:
+    from motiongen.evaluation.constraints import TYPES
+
+    out, r = result
+    view = out.with_name("metrics.view")
+    cases = {c["diagnostics"]["case"]["constraint_type"]: c for c in _view_cases(out, "constraints")}
+    assert sorted(cases) == sorted(TYPES)  # one window, every type
+    per_case = r["tasks"]["constraints"]["per_case"][0]
+    for ctype, case in cases.items():
+        assert case["num_frames"] == 40 and case["captions"] == [per_case["caption"]]
+        assert set(case["files"]) == {"gt", "generated"} | ({"condition"} if ctype in ("fullbody", "mixed") else set())
+    frames = per_case["frames"]
+    assert cases["fullbody"]["panel_visible_ranges"] == {"condition": [[f, f + 1] for f in frames["fullbody"]]}
+    assert cases["fullbody"]["condition_overlays"]["keyframes"] == frames["fullbody"]
+    assert cases["root2d_path"]["condition_overlays"]["root_trajectory"]["dense"] is True
+    assert cases["root2d_waypoints"]["condition_overlays"]["root_trajectory"]["frames"] == frames["waypoints"]
+    assert {t["chain"] for t in cases["end_effector"]["condition_overlays"]["joint_targets"]} == {
+        "LeftHand", "RightHand", "LeftFoot", "RightFoot"}
+    # the shown motions are those the task scored: the keyframe error recomputed from the viewer's
+    # files (float16) is the task's post-processed figure
+    gt = read_viewer_motion(view / cases["fullbody"]["files"]["gt"]).positions
+    gen = read_viewer_motion(view / cases["fullbody"]["files"]["generated"]).positions
+    keys = frames["fullbody"]
+    error_cm = 100 * np.linalg.norm(gen[keys] - gt[keys], axis=-1).mean()
+    scored = per_case["figures"]["fullbody"]["postprocessed"]["joint_cm_mean"]
+    assert error_cm == pytest.approx(scored, abs=0.1)
+    assert cases["fullbody"]["diagnostics"]["eval_figures"]["postprocessed"]["joint_cm_mean"] == pytest.approx(scored, abs=1e-3)
+    assert cases["fullbody"]["diagnostics"]["constraint_error"]["fullbody_mean_m"] == pytest.approx(scored / 100, abs=1e-3)
+    # post-processing pins the keyframes, so that one is ~0; the pelvis off the dense path is not
+    path = cases["root2d_path"]
+    gen = read_viewer_motion(view / path["files"]["generated"]).positions
+    points = np.asarray(path["condition_overlays"]["root_trajectory"]["points"])
+    off_cm = 100 * np.linalg.norm(gen[:, 0, [0, 2]] - points, axis=-1).mean()
+    scored = per_case["figures"]["root2d_path"]["postprocessed"]["pelvis_xz_cm_mean"]
+    assert scored > 0.5 and off_cm == pytest.approx(scored, abs=0.2)
+    assert "continuity" in cases["mixed"]["diagnostics"]
+
+
+def test_a_resumed_run_rebuilds_the_view_and_no_view_leaves_it(subset: Path, result: tuple[Path, dict]) -> None:
+    out, _ = result
+    view = out.with_name("metrics.view")
+    stamp = (view / MANIFEST_NAME).stat().st_mtime_ns
+    # every piece is finished: these runs only read them back
+    run_eval("motiongen/kimodo-smplx", out, EvalSettings(tasks=("quality",), **SETTINGS), dataset=subset,
+             progress=False, view=False)
+    assert (view / MANIFEST_NAME).stat().st_mtime_ns == stamp
+    run_eval("motiongen/kimodo-smplx", out, EvalSettings(tasks=("quality",), **SETTINGS), dataset=subset, progress=False)
+    # the view follows the tasks that ran: the text-to-motion cases (quality uses the same motions) only
+    manifest = json.loads((view / MANIFEST_NAME).read_text())
+    assert {c["task"] for c in manifest["cases"]} == {"text_to_motion"} and len(manifest["cases"]) == 32
+    assert not (view / "condition").exists()
+    # a folder of the user's where the view would go is refused before any work
+    mine = out.with_name("mine.view")
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    with pytest.raises(InputError, match="is not a viewer folder"):
+        run_eval("motiongen/kimodo-smplx", out.with_name("mine.json"), EvalSettings(**SETTINGS), dataset=subset)
+    assert not out.with_name("mine.parts").exists()
 
 
 def test_a_second_run_reuses_the_finished_pieces(subset: Path, result: tuple[Path, dict]) -> None:

@@ -347,3 +347,75 @@ def test_end_effector_targets_on_their_chain_joints() -> None:
     np.testing.assert_allclose(condition.joint_targets[1].positions[0], fk[sk.index("left_toe")])
     case = build_case("a", captions=[], task="t", num_frames=10, files={}, condition=condition)
     assert case["frame_semantics"]["keyframes"] == [4] and "condition" not in case["panel_visible_ranges"]
+
+
+# --------------------------------------------------------------------------------------------------
+# folders written from arrays (what ``motiongen eval`` writes)
+def test_positions_only_files_round_trip_in_float16_near_the_origin_and_float32_far_away(tmp_path: Path) -> None:
+    from motiongen.viz.folder import FLOAT16_EXTENT_M, write_positions_npz
+
+    sk = toy_skeleton()
+    rot, root = toy_pose(30, shift=0.05)
+    positions = sk.forward_kinematics(rot, root)[1]
+    write_positions_npz(tmp_path / "near.npz", positions, sk, prompts=["a person walks."])
+    near = read_viewer_motion(tmp_path / "near.npz")
+    with np.load(tmp_path / "near.npz") as data:
+        assert data["posed_joints"].dtype == np.float16
+    # float16 below 16 m: spacing at most 2**-7 m, so every joint is within half of it
+    np.testing.assert_allclose(near.positions, positions, atol=2.0**-8)
+    assert near.joint_names == list(sk.joint_names) and near.parents == list(sk.parents)
+    assert near.skeleton == "toy" and near.prompts == ["a person walks."]
+    far = positions + np.array([FLOAT16_EXTENT_M + 1.0, 0.0, 0.0])
+    write_positions_npz(tmp_path / "far.npz", far, sk)
+    with np.load(tmp_path / "far.npz") as data:
+        assert data["posed_joints"].dtype == np.float32
+    np.testing.assert_allclose(read_viewer_motion(tmp_path / "far.npz").positions, far, atol=1e-5)
+    with pytest.raises(InputError, match="has 3 joints; the skeleton 'toy' has 11"):
+        write_positions_npz(tmp_path / "bad.npz", positions[:, :3], sk)
+    bad = positions.copy()
+    bad[3, 2, 1] = np.nan
+    with pytest.raises(InputError, match="finite"):
+        write_positions_npz(tmp_path / "bad.npz", bad, sk)
+    assert not (tmp_path / "bad.npz").exists()
+
+
+def test_a_view_folder_from_arrays_validates_and_replaces_only_a_viewer_folder(tmp_path: Path) -> None:
+    from motiongen.viz.folder import ViewCase, write_view_folder
+
+    sk = toy_skeleton()
+    rot, root = toy_pose(10, shift=0.02)
+    walk = sk.forward_kinematics(rot, root)[1]
+    keys = condition_from_constraints([FullBodyConstraintSet(sk, [0, 9], rot[[0, 9]], root[[0, 9]])], 10)
+    cases = [
+        ViewCase("text", ["a person walks."], "text_to_motion", {"gt": walk, "generated": walk + 0.01}, sk,
+                 missing={"condition": "text only"}, diagnostics={"note": {"k": 1}}),
+        ViewCase("keys", ["a person walks."], "constraints", {"generated": walk}, sk, condition=keys),
+    ]
+    view = tmp_path / "metrics.view"
+    write_view_folder(view, cases, title="t")
+    manifest = load_manifest(view)
+    assert [p["name"] for p in manifest["panels"]] == ["gt", "condition", "generated"]
+    text, keyed = manifest["cases"]
+    assert text["files"] == {"gt": "gt/text.npz", "generated": "generated/text.npz"}
+    assert text["missing_panels"] == {"condition": "text only"} and text["diagnostics"]["note"] == {"k": 1}
+    assert keyed["missing_panels"] == {"gt": "no ground-truth motion for this case"}
+    assert keyed["panel_visible_ranges"] == {"condition": [[0, 1], [9, 10]]}
+    # the generated motion is the keyed poses themselves: no error at the keyframes
+    assert keyed["diagnostics"]["constraint_error"]["fullbody_max_m"] < 2.0**-8
+    np.testing.assert_allclose(read_viewer_motion(view / keyed["files"]["condition"]).positions[9], walk[9], atol=2.0**-8)
+    # a second, smaller write replaces the folder: no file of the first lingers
+    write_view_folder(view, cases[:1])
+    assert not (view / "condition").exists() and [c["id"] for c in load_manifest(view)["cases"]] == ["text"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.view"]
+    # a folder that is not a viewer folder is the user's: refused, and left as it was
+    mine = tmp_path / "mine.view"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    with pytest.raises(InputError, match="is not a viewer folder"):
+        write_view_folder(mine, cases)
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    with pytest.raises(InputError, match="case id 'a/b'"):
+        write_view_folder(tmp_path / "x.view", [ViewCase("a/b", [], "t", {"generated": walk}, sk)])
+    with pytest.raises(InputError, match="cannot hold a motion"):
+        write_view_folder(tmp_path / "x.view", [ViewCase("a", [], "t", {"condition": walk}, sk)])
+    assert not (tmp_path / "x.view").exists()

@@ -28,7 +28,9 @@ def add_eval_parser(sub: Any, func: Callable[[argparse.Namespace], int]) -> argp
         help="evaluate a model: text-to-motion metrics, motion quality, in-betweening, constraints",
         description=(
             "Evaluate a model on the test split with the frozen text-motion evaluator and write one metrics "
-            "JSON. Finished pieces are kept in OUTPUT's .parts folder, so an interrupted run resumes."
+            "JSON. Finished pieces are kept in OUTPUT's .parts folder, so an interrupted run resumes. The test and "
+            "generated motions are written as a viewer folder beside it (metrics.json -> metrics.view/; "
+            "'motiongen view metrics.view/')."
         ),
     )
     p.add_argument("--model", default="motiongen/kimodo-smplx", help="model name or bundle folder (default the shipped one)")
@@ -58,5 +60,7 @@ def add_eval_parser(sub: Any, func: Callable[[argparse.Namespace], int]) -> argp
     p.add_argument("--dataset", help="built dataset folder (default the full build in the cache)")
     p.add_argument("--cache", help="cache folder (default $MOTIONGEN_CACHE or ~/.cache/motiongen)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-view", action="store_true",
+                   help="do not write the viewer folder OUTPUT.view/ (test and generated motions for 'motiongen view')")
     p.set_defaults(func=func)
     return p

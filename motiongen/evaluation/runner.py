@@ -11,6 +11,14 @@ Output (``format: motiongen.eval/1``): ``date``, ``git_commit``, ``motiongen_ver
 ``model`` (name, path, hash of its files, training steps), ``evaluator`` (name, version hash),
 ``split``, ``dataset``, ``settings``, ``tasks`` (one entry per task, rows with the real-data row
 first), ``seconds`` per task.
+
+Beside the JSON, ``OUT.view/`` (``metrics.view/``) is a viewer folder (``motiongen view metrics.view/``):
+one ``text_to_motion`` case per sample of t2m replication 0 (panels ``gt``: the test motion, turned
+and moved to start at the origin facing +Z as generated motions do; ``generated``: the model's motion
+for that caption at the same length) and, when the constraints task ran, one ``constraints`` case per
+window and constraint type (the real window, the condition's full-body poses and overlays, the
+post-processed constrained motion). Files hold joint positions only. The folder is rebuilt at the
+end from the finished pieces, so a resumed run writes it too; ``view=False`` (``--no-view``) skips it.
 """
 
 from __future__ import annotations
@@ -21,14 +29,18 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from motiongen.errors import InputError
-from motiongen.io.atomic import atomic_write_text
+from motiongen.io.atomic import atomic_write, atomic_write_text
 
 from motiongen.evaluation.arguments import DEFAULTS, TASK_NAMES as TASKS
+
+if TYPE_CHECKING:
+    from motiongen.viz.folder import ViewCase
+
 EVAL_FORMAT = "motiongen.eval/1"
 
 
@@ -235,10 +247,56 @@ def _constraints_task(ctx: "_Context") -> dict[str, Any]:
     from motiongen.evaluation.constraints import evaluate_constraints
 
     s = ctx.settings
-    cases = min(s.constraint_cases, s.limit or s.constraint_cases)
-    return ctx.parts.cached("constraints", lambda: evaluate_constraints(
-        ctx.pipe, ctx.dataset(s.split), cases=cases, frames=s.constraint_frames, steps=s.steps, seed=s.seed,
-        progress=ctx.progress))
+    found = ctx.parts.get("constraints")
+    if found is not None:
+        return found
+    recorder = _KeepConstrainedMotions(ctx.pipe)
+    record = evaluate_constraints(recorder, ctx.dataset(s.split), cases=_constraint_case_count(s),
+                                  frames=s.constraint_frames, steps=s.steps, seed=s.seed, progress=ctx.progress)
+    # the motions first: a finished "constraints" piece always has its motions beside it
+    _save_constraint_motions(_positions_npz(ctx.parts, CONSTRAINT_MOTIONS), recorder.kept)
+    return ctx.parts.put("constraints", record)
+
+
+def _constraint_case_count(settings: EvalSettings) -> int:
+    return min(settings.constraint_cases, settings.limit or settings.constraint_cases)
+
+
+#: The constraints task's post-processed constrained motions, in the parts folder (``.npz``).
+CONSTRAINT_MOTIONS = "constraints-motions"
+
+
+class _KeepConstrainedMotions:
+    """The pipeline as :func:`~motiongen.evaluation.constraints.evaluate_constraints` uses it, keeping
+    ``(seed, posed_joints [T, J, 3], smooth_root_pos [T, 3])`` of every post-processed
+    ``constrained_motion`` call, in call order (the task's record keeps figures only)."""
+
+    def __init__(self, pipe: Any) -> None:
+        self._pipe = pipe
+        self.kept: list[tuple[int, np.ndarray, np.ndarray]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pipe, name)
+
+    def constrained_motion(self, *args: Any, **kwargs: Any) -> Any:
+        out = self._pipe.constrained_motion(*args, **kwargs)
+        if kwargs.get("postprocess", True):
+            self.kept.append((int(kwargs["seed"]), np.asarray(out.posed_joints[0], np.float32),
+                              np.asarray(out.smooth_root_pos[0], np.float32)))
+        return out
+
+
+def _save_constraint_motions(path: Path, kept: Sequence[tuple[int, np.ndarray, np.ndarray]]) -> None:
+    arrays = {"seeds": np.array([seed for seed, _, _ in kept], np.int64)}
+    for i, (_, positions, smooth) in enumerate(kept):
+        arrays[f"positions_{i}"], arrays[f"smooth_root_{i}"] = positions, smooth
+    atomic_write(path, lambda handle: np.savez(handle, **arrays))
+
+
+def _load_constraint_motions(path: Path) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    with np.load(path) as z:
+        return [(int(seed), z[f"positions_{i}"].astype(np.float64), z[f"smooth_root_{i}"].astype(np.float64))
+                for i, seed in enumerate(z["seeds"])]
 
 
 def _slug(name: str) -> str:
@@ -339,18 +397,23 @@ def run_eval(
     cache: str | Path | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    view: bool = True,
 ) -> dict[str, Any]:
-    """Evaluate ``model`` on ``settings.tasks``; write and return the metrics JSON (see the module doc)."""
+    """Evaluate ``model`` on ``settings.tasks``; write and return the metrics JSON and, with ``view``,
+    the viewer folder ``OUT.view/`` (see the module doc)."""
     from motiongen import __version__
     from motiongen.evaluation.records import folder_digest, git_commit, machine_info, utc_now
     from motiongen.models.evaluator import DEFAULT_EVALUATOR, TextMotionEvaluator
     from motiongen.pipelines.bundle import resolve_model
     from motiongen.pipelines.loading import load_pipeline
     from motiongen.train.features import dataset_source
+    from motiongen.viz.folder import check_view_target
 
     settings = settings or EvalSettings()
     log = log or (lambda msg: print(msg, file=sys.stderr))
     output = Path(output)
+    if view:  # refused now rather than after an hour of evaluation
+        check_view_target(view_folder(output))
     host = machine_info()
     started = time.perf_counter()
     model_folder = resolve_model(model)
@@ -391,4 +454,149 @@ def run_eval(
         "seconds": {**seconds, "total": round(time.perf_counter() - started, 2)},
     }
     atomic_write_text(output, json.dumps(result, indent=1) + "\n")
+    if view:
+        write_eval_view(ctx, tasks, view_folder(output))
     return result
+
+
+# ==================================================================================================
+# The viewer folder
+# ==================================================================================================
+def view_folder(output: str | Path) -> Path:
+    """The viewer folder beside the metrics JSON: ``metrics.json`` -> ``metrics.view``."""
+    output = Path(output)
+    return output.with_name(output.stem + ".view")
+
+
+def canonical_positions(positions: np.ndarray, skeleton: Any) -> np.ndarray:
+    """``positions [T, J, 3]`` turned about Y and moved in xz so that frame 0 faces +Z with the root
+    over the origin (:func:`~motiongen.motion.kimodo_features.canonicalize` on positions)."""
+    from motiongen.motion.kimodo_features import root_heading, yaw_matrix
+
+    heading = float(root_heading(positions[0], skeleton))
+    turned = np.asarray(positions, np.float64) @ yaw_matrix(-heading).T
+    turned[..., [0, 2]] -= turned[0, 0, [0, 2]]
+    return turned
+
+
+def _rounded(values: Mapping[str, Any], digits: int = 4) -> dict[str, Any]:
+    """``values`` with floats rounded (nested mappings too), for the manifest."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            out[key] = _rounded(value, digits)
+        elif isinstance(value, float):
+            out[key] = round(value, digits) if np.isfinite(value) else None
+        else:
+            out[key] = value
+    return out
+
+
+def _case_slug(text: str) -> str:
+    """``text`` as the tail of a case id (the viewer's ids allow letters, digits, ``._-``)."""
+    return "".join(ch if (ch.isascii() and ch.isalnum()) or ch in "._-" else "_" for ch in text)[:96]
+
+
+def _t2m_view_cases(ctx: _Context) -> list[ViewCase]:
+    """One case per sample of t2m replication 0, in test-item order: the test motion and the model's
+    motion for the drawn caption at the same length, with both motions' quality figures."""
+    from motiongen.evaluation.t2m import replication_plan
+    from motiongen.metrics.quality import quality_summary
+    from motiongen.viz.folder import ViewCase
+
+    npz = _positions_npz(ctx.parts, "t2m-model-0-motions")
+    if not npz.is_file():
+        return []
+    s, skeleton, fps = ctx.settings, ctx.skeleton, ctx.fps
+    items = ctx.test_items()
+    order, captions = replication_plan(items, s.seed)
+    motions = _load_motions(npz)
+    if len(motions) != len(order):
+        ctx.parts.log(f"{npz}: {len(motions)} motions for {len(order)} samples; no text-to-motion cases in the view")
+        return []
+    cases = []
+    for k in np.argsort(order, kind="stable"):
+        item, motion = items[order[k]], motions[k]
+        gt = canonical_positions(item.positions, skeleton)
+        cases.append(ViewCase(
+            f"t2m_{int(order[k]):03d}_{_case_slug(item.clip_id)}",
+            [captions[k]],
+            "text_to_motion",
+            {"gt": gt, "generated": motion.positions},
+            skeleton,
+            missing={"condition": "text to motion: there are no constraints"},
+            diagnostics={
+                "test_item": {"clip_id": item.clip_id, "index": int(order[k]), "frames": item.frames,
+                              "captions": len(item.captions), "shown": "turned and moved to start at the origin facing +Z"},
+                "generation": {"model": ctx.model_name, "replication": 0, "seed": s.seed, "steps": s.steps},
+                "quality_generated": _rounded(quality_summary(motion.positions, skeleton, fps, motion.foot_contacts)),
+                "quality_gt": _rounded(quality_summary(gt, skeleton, fps)),
+            },
+        ))
+    return cases
+
+
+def _constraint_view_cases(ctx: _Context, record: Mapping[str, Any]) -> list[ViewCase]:
+    """One case per window and constraint type of the constraints task: the real window (``gt``), the
+    condition (overlays; full-body poses as the ``condition`` panel) and the post-processed
+    constrained motion, with the task's figures of that case and type."""
+    from motiongen.evaluation.constraints import build_cases, build_constraints
+    from motiongen.viz.folder import ViewCase
+    from motiongen.viz.manifest import condition_from_constraints
+
+    npz = _positions_npz(ctx.parts, CONSTRAINT_MOTIONS)
+    if not npz.is_file():
+        ctx.parts.log(f"{npz} is missing (pieces from an older version); no constraints cases in the view")
+        return []
+    s, types = ctx.settings, record["settings"]["types"]
+    kept = _load_constraint_motions(npz)
+    windows = build_cases(ctx.dataset(s.split), _constraint_case_count(s), s.constraint_frames, s.seed,
+                          ctx.pipe.bundle.features)
+    per_case = record["per_case"]
+    same = len(windows) == len(per_case) and all(
+        (w.clip_id, w.start) == (c["clip_id"], c["start"]) for w, c in zip(windows, per_case))
+    if not same or len(kept) != len(windows) * len(types):
+        ctx.parts.log(f"{npz}: the kept motions do not match the task's cases; no constraints cases in the view")
+        return []
+    cases = []
+    for w, window in enumerate(windows):
+        for t, ctype in enumerate(types):
+            seed, positions, smooth_root = kept[w * len(types) + t]
+            if seed != window.seed:
+                ctx.parts.log(f"{npz}: motion {w * len(types) + t} has seed {seed}, its case {window.seed}; no constraints "
+                              "cases in the view")
+                return []
+            condition = condition_from_constraints(build_constraints(ctx.pipe, window, ctype), window.num_frames)
+            cases.append(ViewCase(
+                f"constraints_{w:02d}_{ctype}",
+                [window.caption],
+                "constraints",
+                {"gt": window.positions, "generated": positions},
+                ctx.skeleton,
+                condition=condition,
+                smooth_root=smooth_root,
+                missing={"condition": f"{ctype}: no full-body keyframes (its targets are drawn as overlays)"},
+                diagnostics={
+                    "case": {"constraint_type": ctype, "clip_id": window.clip_id, "source": window.source,
+                             "start_frame": window.start, "seed": window.seed, "shown": "post-processed"},
+                    "eval_figures": _rounded(per_case[w]["figures"][ctype]),
+                },
+            ))
+    return cases
+
+
+def write_eval_view(ctx: _Context, tasks: Mapping[str, Any], root: Path) -> Path | None:
+    """Rebuild the viewer folder ``root`` from the finished pieces of the tasks that ran; returns its
+    manifest, or None when no task left motions to show."""
+    from motiongen.viz.folder import write_view_folder
+
+    cases = _t2m_view_cases(ctx) if {"t2m", "quality"} & set(tasks) else []
+    if "constraints" in tasks:
+        cases += _constraint_view_cases(ctx, tasks["constraints"])
+    if not cases:
+        ctx.parts.log(f"eval: no motions to show (tasks {', '.join(tasks)}); {root} not written")
+        return None
+    title = f"{ctx.model_name} on {ctx.settings.split} ({ctx.dataset_root.name})"
+    manifest = write_view_folder(root, cases, title=title)
+    ctx.parts.log(f"eval: wrote the viewer folder {root} ({len(cases)} cases); see it with 'motiongen view {root}'")
+    return manifest

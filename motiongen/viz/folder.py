@@ -1,5 +1,6 @@
-"""Viewer folders from files: what ``motiongen viz manifest DIR`` and ``motiongen generate -o DIR/``
-write, and how the server reads a motion file for the page (:func:`read_viewer_motion`).
+"""Viewer folders from files: what ``motiongen viz manifest DIR``, ``motiongen generate -o DIR/`` and
+``motiongen eval`` (:func:`write_view_folder`) write, and how the server reads a motion file for the
+page (:func:`read_viewer_motion`).
 
 The protocol itself (panels, cases, checks) is :mod:`motiongen.viz.manifest`.
 """
@@ -7,8 +8,9 @@ The protocol itself (panels, cases, checks) is :mod:`motiongen.viz.manifest`.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from motiongen.viz.manifest import (
     CONSTRAINTS_FOLDER,
     DEFAULT_PANELS,
     EXTRA_PANEL_COLORS,
+    MANIFEST_NAME,
     MOTION_SUFFIXES,
     PANELS_BY_NAME,
     Condition,
@@ -28,6 +31,7 @@ from motiongen.viz.manifest import (
     build_case,
     build_manifest,
     condition_from_constraints,
+    condition_motion,
     safe_relative_path,
     validate_manifest,
     write_condition_panel,
@@ -353,3 +357,174 @@ def write_output_manifest(
             diagnostics={"generation": {**provenance, "sample": b}},
         ))
     return write_manifest(folder, build_manifest(cases, panels, title=folder.resolve().name))
+
+
+# ==================================================================================================
+# positions-only files and folders written from arrays (``motiongen eval``)
+#: Largest |coordinate| (metres) a positions-only file stores as float16: float16's spacing below
+#: 16 m is at most 2**-7 m, so no joint moves by more than 4 mm; farther motions are kept in float32.
+FLOAT16_EXTENT_M = 16.0
+
+
+def write_positions_npz(path: str | Path, positions: np.ndarray, skeleton: Any, *, prompts: Sequence[str] = ()) -> Path:
+    """Write a viewer motion file holding joint positions only; returns the path.
+
+    Keys: ``posed_joints [T, J, 3]`` (float16 when every coordinate lies within
+    :data:`FLOAT16_EXTENT_M`, else float32), ``motiongen_skeleton`` (the rig) and, when given,
+    ``motiongen_prompts``. Compressed, written to a temporary file and renamed. :func:`read_viewer_motion`
+    reads it; the KIMODO loaders and ``motiongen render`` do not (there are no rotations).
+    """
+    from motiongen.io.atomic import atomic_write
+    from motiongen.io.kimodo_npz import SKELETON_KEY
+    from motiongen.pipelines.output import PROMPTS_KEY
+
+    positions = np.asarray(positions, np.float64)
+    if positions.ndim != 3 or positions.shape[0] < 1 or positions.shape[2] != 3:
+        raise InputError(f"has shape {positions.shape}; expected [T, J, 3] with T >= 1", field="positions")
+    if positions.shape[1] != skeleton.num_joints:
+        raise InputError(f"has {positions.shape[1]} joints; the skeleton '{skeleton.name}' has {skeleton.num_joints}",
+                         field="positions")
+    if not np.isfinite(positions).all():
+        raise InputError("must hold finite numbers", field="positions")
+    dtype = np.float16 if np.abs(positions).max() <= FLOAT16_EXTENT_M else np.float32
+    arrays = {"posed_joints": positions.astype(dtype), SKELETON_KEY: np.array(skeleton.to_json())}
+    if prompts:
+        arrays[PROMPTS_KEY] = np.array(json.dumps([str(p) for p in prompts]))
+    return atomic_write(path, lambda handle: np.savez_compressed(handle, **arrays))
+
+
+@dataclass(frozen=True)
+class ViewCase:
+    """One case of a viewer folder written from arrays (:func:`write_view_folder`).
+
+    Attributes:
+        case_id: the case's file stem (letters, digits, ``._-``).
+        captions: its captions / prompts.
+        task: what was done, e.g. ``text_to_motion`` or ``constraints``.
+        motions: ``{panel: positions [T, J, 3]}``; panels of :data:`DEFAULT_PANELS` except
+            ``condition`` (``gt``, ``generated``, ``generated_native``).
+        skeleton: the rig of every motion (and of the condition's poses).
+        condition: the constraints: overlays, frame semantics, the ``condition`` panel (its full-body
+            poses), and the continuity and constraint-error diagnostics of the ``generated`` motion.
+        smooth_root: ``[T, 3]`` the generated motion's smooth root (for the root-target error).
+        missing: ``{panel: reason}`` for panels without a motion (else a generic reason).
+        diagnostics: further per-case figures (JSON values).
+    """
+
+    case_id: str
+    captions: Sequence[str]
+    task: str
+    motions: Mapping[str, np.ndarray]
+    skeleton: Any
+    condition: Condition | None = None
+    smooth_root: np.ndarray | None = None
+    missing: Mapping[str, str] = field(default_factory=dict)
+    diagnostics: Mapping[str, Any] = field(default_factory=dict)
+
+
+_DEFAULT_MISSING = {
+    "gt": "no ground-truth motion for this case",
+    "condition": "no full-body keyframes to show",
+    "generated": "no generated motion for this case",
+    "generated_native": "generated on the evaluated rig: there is no other native rig",
+}
+
+
+def check_view_target(root: str | Path) -> Path:
+    """``root`` if :func:`write_view_folder` may (re)write it: absent, an empty folder, or a viewer
+    folder (one with ``_manifest.json``). Anything else is the user's and is refused."""
+    root = Path(root)
+    if root.exists() and not (root.is_dir() and (not any(root.iterdir()) or (root / MANIFEST_NAME).is_file())):
+        raise InputError(f"exists and is not a viewer folder (no {MANIFEST_NAME}); move it away, or skip the viewer "
+                         "folder (--no-view)", path=root, field="output")
+    return root
+
+
+def _replace_folder(target: Path, built: Path) -> None:
+    """Put the complete folder ``built`` in place of ``target`` (the old one is removed after)."""
+    old = target.with_name(f".{target.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if target.exists():
+        target.rename(old)
+    built.rename(target)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def _view_panels(cases: Sequence[ViewCase]) -> list[Panel]:
+    """The protocol's panels the cases use, in the protocol's order."""
+    used = {name for case in cases for name in case.motions}
+    unknown = sorted(used - set(PANELS_BY_NAME) | (used & {"condition"}))
+    if unknown:
+        raise InputError(f"panel(s) {unknown} cannot hold a motion here; allowed: gt, generated, generated_native "
+                         "(the condition panel comes from the condition)", field="motions")
+    if any(c.condition is not None and c.condition.pose_frames.size for c in cases):
+        used.add("condition")
+    return [p for p in DEFAULT_PANELS if p.name in used]
+
+
+def _write_view_case(root: Path, case: ViewCase, panels: Sequence[Panel]) -> dict[str, Any]:
+    """Write ``case``'s motion files under ``root`` and return its manifest entry."""
+    condition = case.condition
+    motions = {name: np.asarray(pos, np.float64) for name, pos in case.motions.items()}
+    if condition is not None and condition.pose_frames.size:
+        motions["condition"] = condition_motion(condition).joint_positions()
+    if not motions:
+        raise InputError("has no motion to show", field=f"cases['{case.case_id}'].motions")
+    num_frames = condition.num_frames if condition is not None else max(m.shape[0] for m in motions.values())
+    files: dict[str, str] = {}
+    for panel in panels:
+        if panel.name in motions:
+            rel = f"{panel.folder}/{case.case_id}.npz"
+            write_positions_npz(root / rel, motions[panel.name], case.skeleton, prompts=case.captions)
+            files[panel.name] = rel
+    missing = {p.name: case.missing.get(p.name, _DEFAULT_MISSING[p.name]) for p in panels if p.name not in files}
+    generated = motions.get("generated")
+    return build_case(
+        case.case_id,
+        captions=case.captions,
+        task=case.task,
+        num_frames=num_frames,
+        files=files,
+        condition=condition,
+        positions=generated,
+        joint_names=list(case.skeleton.joint_names),
+        smooth_root=case.smooth_root,
+        missing_panels=missing,
+        diagnostics={"frames_per_panel": {name: int(m.shape[0]) for name, m in motions.items()}, **case.diagnostics},
+    )
+
+
+def write_view_folder(root: str | Path, cases: Sequence[ViewCase], *, title: str = "") -> Path:
+    """Write ``cases`` as the viewer folder ``root`` (positions-only ``.npz`` per panel and case, the
+    manifest and captions); returns the manifest's path.
+
+    Panels are those of :data:`DEFAULT_PANELS` that some case fills. The folder is built beside
+    ``root`` and put in its place when complete, so an interrupted write leaves the old folder (or
+    none), and files of an earlier, larger run do not linger. ``root`` must pass
+    :func:`check_view_target`.
+    """
+    root = check_view_target(root)
+    if not cases:
+        raise InputError("no cases to write", field="cases")
+    ids = [c.case_id for c in cases]
+    bad = [i for i in ids if not CASE_ID_PATTERN.match(i)]
+    if bad:
+        raise InputError(f"case id {bad[0]!r} must be 1-128 letters, digits, '.', '_' or '-', starting with a letter "
+                         "or digit", field="cases")
+    if len(set(ids)) != len(ids):
+        raise InputError("case ids must be unique", field="cases")
+    panels = _view_panels(cases)
+    built = root.with_name(f".{root.name}.partial")
+    if built.exists():
+        shutil.rmtree(built)
+    built.mkdir(parents=True)
+    try:
+        entries = [_write_view_case(built, case, panels) for case in cases]
+        write_manifest(built, build_manifest(entries, panels, title=title))
+        _replace_folder(root, built)
+    except BaseException:
+        shutil.rmtree(built, ignore_errors=True)
+        raise
+    return root / MANIFEST_NAME
