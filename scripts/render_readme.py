@@ -387,7 +387,9 @@ def gifs_block() -> str:
 def viewer_fps_block() -> str:
     r = _load("viewer_fps.json")
     c = r["content"]
-    verdict = "meets" if r["meets_target"] else "below"
+    # the benchmark counts 95% of the target as meeting it: requestAnimationFrame is capped at the
+    # 60 Hz vsync, so even an idle page measures a little under 60
+    verdict = "within 5% of" if r["meets_target"] else "below"
     return (f"Playback benchmark (`python benchmarks/viewer_fps.py`): {c['panels']} panels x {c['frames']} frames "
             f"({c['skeleton']}, {c['overlay']}) in headless Chromium with software WebGL ({r['webgl_renderer'].split('(')[0].strip()}, "
             f"no GPU): **{r['fps']:.1f} fps** (mean frame interval {r['mean_interval_ms']:.1f} ms, p95 "
