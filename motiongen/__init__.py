@@ -1,6 +1,6 @@
 """motiongen: controllable human and humanoid motion generation.
 
-``from motiongen import KIMODOPipeline, KIMODOBundle, Motion`` (loaded on first use, so importing
+``from motiongen import KIMODOPipeline, SMoGPipeline, KIMODOBundle, Motion`` (loaded on first use, so importing
 ``motiongen`` stays cheap).
 """
 
@@ -11,6 +11,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "KIMODOPipeline": "motiongen.pipelines.kimodo",
     "KIMODOBundle": "motiongen.pipelines.bundle",
+    "SMoGPipeline": "motiongen.pipelines.smog",
+    "load_pipeline": "motiongen.pipelines.loading",
     "MotionOutput": "motiongen.pipelines.output",
     "Motion": "motiongen.motion.motion",
     "Skeleton": "motiongen.skeleton.skeleton",

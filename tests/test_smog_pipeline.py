@@ -58,6 +58,9 @@ def test_batched_decoding_equals_one_prompt_at_a_time(pipe: SMoGPipeline) -> Non
 
 
 def test_save_and_load_round_trip(pipe: SMoGPipeline, tmp_path: Path) -> None:
+    import motiongen
+
+    assert motiongen.SMoGPipeline is SMoGPipeline and motiongen.load_pipeline is load_pipeline
     folder = pipe.save_pretrained(tmp_path / "smog")
     assert is_smog_folder(folder) and not is_smog_folder(tmp_path)
     loaded = load_pipeline(folder)
@@ -104,3 +107,20 @@ def test_generate_with_a_smog_folder(pipe: SMoGPipeline, tmp_path: Path, capsys:
     code = main(["generate", PROMPTS[0], "--model", str(folder), "--waypoints", "1,1@30", "-o", str(refused)])
     assert code == 2 and "KIMODO" in capsys.readouterr().err and not refused.exists()
     assert json.loads((folder / "config.json").read_text())["format"] == "motiongen.smog/1"
+
+
+def test_the_shipped_model_walks_when_asked() -> None:
+    from motiongen.pipelines.bundle import resolve_model
+
+    folder = resolve_model("motiongen/smog-smplx")
+    assert sum(p.stat().st_size for p in folder.iterdir()) < 10e6  # the shipped-model size limit
+    shipped = SMoGPipeline.from_pretrained("motiongen/smog-smplx")
+    assert shipped.default_frames == 60 and shipped.model.config.kan_layers == "io"
+    walk = shipped.text_to_motion("a person walks forward.", postprocess=False)
+    root = walk.root_positions[0]
+    # forward is +Z: two seconds of walking cover more than a metre, mostly along Z
+    assert root[-1, 2] - root[0, 2] > 1.0 and abs(root[-1, 0] - root[0, 0]) < 0.5 * (root[-1, 2] - root[0, 2])
+    assert 0.7 < float(np.median(root[:, 1])) < 1.2  # pelvis at standing height
+    # deterministic: the same prompt decodes to the same motion, whatever the seed
+    again = shipped.text_to_motion("a person walks forward.", postprocess=False, seed=123)
+    np.testing.assert_array_equal(again.posed_joints, walk.posed_joints)
