@@ -309,10 +309,12 @@ def run_case(
     *,
     impute: float | None = None,
     cfg: Any = None,
+    on_generated: Callable[[Case, str, MotionOutput], None] | None = None,
 ) -> dict[str, Any]:
     """Generate ``case`` for every type (raw and post-processed) and without constraints; score all.
 
-    ``timings`` (if given) collects seconds per generation under each setting of ``SETTINGS``.
+    ``timings`` (if given) collects seconds per generation under each setting of ``SETTINGS``;
+    ``on_generated(case, type, output)`` (if given) sees every post-processed constrained output.
     Returns ``{"scores": {type: {setting: score}}, "raw_features_identical": {type: bool}}``.
     """
     skeleton, fps = pipe.bundle.skeleton, pipe.fps
@@ -349,6 +351,8 @@ def run_case(
                 cfg=cfg,
                 **imputation,
             )
+        if on_generated is not None:
+            on_generated(case, ctype, outs[True])
         identical[ctype] = bool(np.array_equal(outs[False].features, outs[True].features))
         scores[ctype] = {
             "raw": score(case, ctype, *generated_arrays(outs[False]), skeleton, fps),
@@ -447,6 +451,7 @@ def evaluate_constraints(
     impute: float | None = None,
     cfg: Any = None,
     progress: bool = False,
+    on_generated: Callable[[Case, str, MotionOutput], None] | None = None,
 ) -> dict[str, Any]:
     """Build ``cases`` windows of ``frames`` frames from ``clips`` (the test split), generate each for
     every constraint type in ``types`` (raw, post-processed) and without constraints, and score them.
@@ -463,6 +468,8 @@ def evaluate_constraints(
         impute: share of sampling steps with smooth imputation (``None``: the pipeline's default).
         cfg: guidance of the constrained runs (``None``: the pipeline's default).
         progress: show a progress bar over cases.
+        on_generated: called with ``(case, type, output)`` for every post-processed constrained
+            generation, in order (cases, then ``types``): to keep the motions the figures come from.
 
     Returns:
         ``{"settings", "summary", "raw_features_identical", "per_case", "seconds_per_generation"}``:
@@ -489,7 +496,7 @@ def evaluate_constraints(
             pass
     results, reals = [], []
     for case in iterator:
-        results.append(run_case(pipe, case, types, steps, timings, impute=impute, cfg=cfg))
+        results.append(run_case(pipe, case, types, steps, timings, impute=impute, cfg=cfg, on_generated=on_generated))
         reals.append(real_figures(case, skeleton, fps))
     summary = summarise(results, reals, types)
     constrained_cfg = pipe.default_cfg(constrained=True) if cfg is None else cfg

@@ -250,11 +250,17 @@ def _constraints_task(ctx: "_Context") -> dict[str, Any]:
     found = ctx.parts.get("constraints")
     if found is not None:
         return found
-    recorder = _KeepConstrainedMotions(ctx.pipe)
-    record = evaluate_constraints(recorder, ctx.dataset(s.split), cases=_constraint_case_count(s),
-                                  frames=s.constraint_frames, steps=s.steps, seed=s.seed, progress=ctx.progress)
+    kept: list[tuple[int, np.ndarray, np.ndarray]] = []
+
+    def keep(case: Any, ctype: str, out: Any) -> None:
+        kept.append((int(case.seed), np.asarray(out.posed_joints[0], np.float32),
+                     np.asarray(out.smooth_root_pos[0], np.float32)))
+
+    record = evaluate_constraints(ctx.pipe, ctx.dataset(s.split), cases=_constraint_case_count(s),
+                                  frames=s.constraint_frames, steps=s.steps, seed=s.seed, progress=ctx.progress,
+                                  on_generated=keep)
     # the motions first: a finished "constraints" piece always has its motions beside it
-    _save_constraint_motions(_positions_npz(ctx.parts, CONSTRAINT_MOTIONS), recorder.kept)
+    _save_constraint_motions(_positions_npz(ctx.parts, CONSTRAINT_MOTIONS), kept)
     return ctx.parts.put("constraints", record)
 
 
@@ -264,26 +270,6 @@ def _constraint_case_count(settings: EvalSettings) -> int:
 
 #: The constraints task's post-processed constrained motions, in the parts folder (``.npz``).
 CONSTRAINT_MOTIONS = "constraints-motions"
-
-
-class _KeepConstrainedMotions:
-    """The pipeline as :func:`~motiongen.evaluation.constraints.evaluate_constraints` uses it, keeping
-    ``(seed, posed_joints [T, J, 3], smooth_root_pos [T, 3])`` of every post-processed
-    ``constrained_motion`` call, in call order (the task's record keeps figures only)."""
-
-    def __init__(self, pipe: Any) -> None:
-        self._pipe = pipe
-        self.kept: list[tuple[int, np.ndarray, np.ndarray]] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._pipe, name)
-
-    def constrained_motion(self, *args: Any, **kwargs: Any) -> Any:
-        out = self._pipe.constrained_motion(*args, **kwargs)
-        if kwargs.get("postprocess", True):
-            self.kept.append((int(kwargs["seed"]), np.asarray(out.posed_joints[0], np.float32),
-                              np.asarray(out.smooth_root_pos[0], np.float32)))
-        return out
 
 
 def _save_constraint_motions(path: Path, kept: Sequence[tuple[int, np.ndarray, np.ndarray]]) -> None:
