@@ -56,6 +56,7 @@ from motiongen.train.kimodo import (
     ema_update,
     latest_checkpoint,
     learning_rate,
+    resolve_checkpoint,
 )
 
 CHECKPOINT_FORMAT = "motiongen.evaluator_checkpoint/1"
@@ -480,12 +481,7 @@ def export_evaluator(checkpoint: str | Path, out_dir: str | Path, *, weights_dty
     from motiongen.skeleton.skeleton import Skeleton
     from motiongen.train.kimodo import read_metrics
 
-    path = Path(checkpoint)
-    if path.is_dir():
-        found = latest_checkpoint(path)
-        if found is None:
-            raise InputError("no checkpoints in this run folder", path=path)
-        path = found
+    path = resolve_checkpoint(checkpoint)
     state = load_checkpoint(path, CHECKPOINT_FORMAT, "an evaluator")
     model = TextMotionModel(EvaluatorConfig.from_dict(state["model_config"]))
     model.load_state_dict(state["ema"])

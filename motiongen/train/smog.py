@@ -70,6 +70,7 @@ from motiongen.train.kimodo import (
     ema_update,
     latest_checkpoint,
     learning_rate,
+    resolve_checkpoint,
     weights_digest,
 )
 
@@ -847,18 +848,6 @@ def _data_notes(
 # ==================================================================================================
 # Export
 # ==================================================================================================
-def _resolve_checkpoint(checkpoint: str | Path) -> Path:
-    path = Path(checkpoint)
-    if path.is_dir():
-        found = latest_checkpoint(path)
-        if found is None:
-            raise InputError("no checkpoints in this run folder", path=path)
-        path = found
-    if not path.is_file():
-        raise InputError("checkpoint file does not exist", path=path)
-    return path
-
-
 def export_smog(checkpoint: str | Path, out_dir: str | Path, *, weights_dtype: str = "float32") -> Path:
     """Write a checkpoint's EMA autoencoder as a model folder (:meth:`SMoGPipeline.save_pretrained`).
 
@@ -872,7 +861,7 @@ def export_smog(checkpoint: str | Path, out_dir: str | Path, *, weights_dtype: s
     from motiongen.pipelines.smog import SMoGPipeline
     from motiongen.train.kimodo import read_metrics
 
-    path = _resolve_checkpoint(checkpoint)
+    path = resolve_checkpoint(checkpoint)
     state = load_checkpoint(path, CHECKPOINT_FORMAT, "a SMoG")
     model_cfg = SMoGConfig.from_dict(state["model_config"])
     model = SMoGAutoencoder(model_cfg)
