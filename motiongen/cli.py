@@ -31,20 +31,52 @@ def _read_joint_map(path: str | None) -> dict[str, str] | None:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from motiongen.io.formats import load_motion, save_motion
+    from motiongen.io.formats import load_motion, output_format, save_motion
 
+    output_format(args.output, args.format)  # a bad output name fails before any work
     motion = load_motion(args.input, asf=args.asf)
     if args.to is not None:
-        from motiongen.retarget.registered import retarget_to
-
-        motion = retarget_to(
-            motion, args.to, joint_map=_read_joint_map(args.joint_map), data_dir=args.source, cache_dir=args.cache
-        )
+        motion = _retargeted(motion, args.to, args)
     if args.fps is not None:
         motion = motion.resample(args.fps)
-    out = save_motion(motion, args.output)
+    out = save_motion(motion, args.output, format=args.format)
     print(f"wrote {out} ({motion.num_frames} frames at {motion.fps:g} fps, {motion.skeleton.num_joints} joints, "
           f"skeleton {motion.skeleton.name})")
+    return 0
+
+
+def _retargeted(motion, target: str, args: argparse.Namespace):  # noqa: ANN001, ANN202 (Motion; lazy imports)
+    from motiongen.retarget.registered import retarget_to
+
+    method = getattr(args, "method", "rotations")
+    if method == "positions":
+        from motiongen.retarget.human import retarget_positions
+        from motiongen.skeleton.registry import get_skeleton
+
+        if target == "g1":
+            raise InputError("--method positions retargets onto human rigs; the G1 is always solved by IK", field="--method")
+        return retarget_positions(motion, get_skeleton(target, args.source, args.cache), joint_map=_read_joint_map(args.joint_map))
+    return retarget_to(motion, target, joint_map=_read_joint_map(args.joint_map), data_dir=args.source, cache_dir=args.cache)
+
+
+def cmd_retarget(args: argparse.Namespace) -> int:
+    from motiongen.io.formats import load_motion, output_format, save_motion
+    from motiongen.skeleton.registry import get_skeleton
+
+    output_format(args.output, args.format)
+    get_skeleton(args.to, args.source, args.cache)  # an unknown name fails before the input is read
+    motion = load_motion(args.input, asf=args.asf)
+    result = _retargeted(motion, args.to, args)
+    if args.fps is not None:
+        result = result.resample(args.fps)
+    out = save_motion(result, args.output, format=args.format)
+    info = result.meta.get("retarget", {})
+    details = [f"{result.num_frames} frames at {result.fps:g} fps", f"{motion.skeleton.name} -> {result.skeleton.name}"]
+    if "scale" in info:
+        details.append(f"scale {info['scale']:.3f}")
+    if "position_error_m" in info:
+        details.append(f"mean IK target error {100 * info['position_error_m']:.1f} cm")
+    print(f"wrote {out} ({', '.join(details)})")
     return 0
 
 
@@ -158,15 +190,38 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--source", help="folder with the motion archives (default $MOTIONGEN_DATA or ../shared/data)")
         p.add_argument("--cache", help="cache folder (default $MOTIONGEN_CACHE or ~/.cache/motiongen)")
 
-    p = sub.add_parser("convert", help="convert a motion file (.bvh, .amc, .npz) to .bvh or .npz")
-    p.add_argument("input", help="input file: .bvh, .amc (with --asf) or KIMODO .npz")
-    p.add_argument("output", help="output file: .bvh or .npz (KIMODO layout)")
-    p.add_argument("--to", metavar="SKELETON", help="retarget onto a registered skeleton, e.g. smplx22")
+    formats_help = ("output format: bvh, kimodo (.npz), amass (.npz, SMPL-X, z up) or mujoco-csv (.csv, G1); "
+                    "default from the extension (.npz: kimodo)")
+    p = sub.add_parser("convert", help="convert a motion file (.bvh, .amc, .npz, .csv) to .bvh, .npz or .csv")
+    p.add_argument("input", help="input file: .bvh, .amc (with --asf), KIMODO or AMASS .npz, G1 MuJoCo .csv")
+    p.add_argument("output", help="output file: .bvh, .npz (KIMODO layout, or AMASS with --format amass), .csv (G1)")
+    p.add_argument("--to", metavar="SKELETON", help="retarget onto a registered skeleton, e.g. smplx22 or g1")
+    p.add_argument("--format", help=formats_help)
     p.add_argument("--fps", type=float, help="resample to this frame rate (slerp)")
     p.add_argument("--asf", help="skeleton file for an .amc input")
     p.add_argument("--joint-map", help="JSON {target_joint: source_joint} for a rig the registry does not know")
     data_options(p)
     p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser(
+        "retarget",
+        help="retarget a motion file onto another skeleton (smplx22, soma30, soma77, bandai22, cmu31, g1)",
+        description="Retarget a motion onto a registered skeleton: rotation-aware between human rigs, IK within the "
+        "joint limits onto the Unitree G1. The output format follows the extension (.bvh, .npz, .csv for G1) "
+        "or --format.",
+    )
+    p.add_argument("input", help="input file: .bvh, .amc (with --asf), KIMODO or AMASS .npz")
+    p.add_argument("--to", required=True, metavar="SKELETON", help="target skeleton, e.g. smplx22, soma77 or g1")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output file (.bvh, .npz, .csv)")
+    p.add_argument("--format", help=formats_help)
+    p.add_argument("--method", choices=("rotations", "positions"), default="rotations",
+                   help="rotations (default: joint rotations carried over, twist kept) or positions (position-only IK "
+                   "onto the scaled source joints, for diagnostics; twist is lost)")
+    p.add_argument("--joint-map", help="JSON {target_joint: source_joint} for a rig the registry does not know")
+    p.add_argument("--fps", type=float, help="resample the result to this frame rate (slerp)")
+    p.add_argument("--asf", help="skeleton file for an .amc input")
+    data_options(p)
+    p.set_defaults(func=cmd_retarget)
 
     p = sub.add_parser("info", help="print a motion file's skeleton, length and frame rate")
     p.add_argument("input")

@@ -1,25 +1,37 @@
-"""Load and save a :class:`Motion` by file extension: the one place that picks a reader or writer.
+"""Load and save a :class:`Motion` by file extension (or an explicit format): the one place that
+picks a reader or writer.
 
-| extension | read | write |
-|---|---|---|
-| ``.bvh`` | :func:`motiongen.io.bvh.read_bvh` | :func:`motiongen.io.bvh.write_bvh` |
-| ``.amc`` (with its ``.asf``) | :func:`motiongen.io.asf_amc.read_amc` | :func:`motiongen.io.asf_amc.write_amc` |
-| ``.npz`` (KIMODO layout) | :func:`motiongen.io.kimodo_npz.read_kimodo_npz` | :func:`motiongen.io.kimodo_npz.write_kimodo_npz` |
+| format | extension | read | write |
+|---|---|---|---|
+| ``bvh`` | ``.bvh`` | :func:`motiongen.io.bvh.read_bvh` | :func:`motiongen.io.bvh.write_bvh` (any rig) |
+| ``amc`` | ``.amc`` (with its ``.asf``) | :func:`motiongen.io.asf_amc.read_amc` | - |
+| ``kimodo`` | ``.npz`` | :func:`motiongen.io.kimodo_npz.read_kimodo_npz` | :func:`motiongen.io.kimodo_npz.write_kimodo_npz` (any rig) |
+| ``amass`` | ``.npz`` | :func:`motiongen.io.amass_npz.read_amass_npz` | :func:`motiongen.io.amass_npz.write_amass_npz` (``smplx22``) |
+| ``mujoco-csv`` | ``.csv`` | :func:`motiongen.io.mujoco_csv.read_mujoco_csv` | :func:`motiongen.io.mujoco_csv.write_mujoco_csv` (``g1``) |
+
+A ``.npz`` is read as AMASS when it holds ``poses`` or ``pose_body`` and no ``posed_joints``, else as
+KIMODO's layout; it is written in KIMODO's layout unless ``format="amass"``.
 """
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
+
+import numpy as np
 
 from motiongen.errors import InputError
 from motiongen.motion.motion import Motion
 
-READ_SUFFIXES = (".bvh", ".amc", ".npz")
-WRITE_SUFFIXES = (".bvh", ".npz")
+READ_SUFFIXES = (".bvh", ".amc", ".npz", ".csv")
+WRITE_SUFFIXES = (".bvh", ".npz", ".csv")
+#: Output formats by name, and the extension each one takes.
+WRITE_FORMATS = {"bvh": ".bvh", "kimodo": ".npz", "amass": ".npz", "mujoco-csv": ".csv"}
+_DEFAULT_FORMAT = {".bvh": "bvh", ".npz": "kimodo", ".csv": "mujoco-csv"}
 
 
 def load_motion(path: str | Path, *, asf: str | Path | None = None) -> Motion:
-    """Read ``path`` (``.bvh``, ``.amc`` with ``asf``, or KIMODO ``.npz``) into a Motion."""
+    """Read ``path`` (``.bvh``, ``.amc`` with ``asf``, KIMODO or AMASS ``.npz``, G1 MuJoCo ``.csv``)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in READ_SUFFIXES:
@@ -38,26 +50,67 @@ def load_motion(path: str | Path, *, asf: str | Path | None = None) -> Motion:
         if not Path(asf).is_file():
             raise InputError("ASF file not found", path=asf)
         return read_amc(path, read_asf(asf))
+    if suffix == ".csv":
+        from motiongen.io.mujoco_csv import read_mujoco_csv
+
+        return read_mujoco_csv(path)
+    if _is_amass(path):
+        from motiongen.io.amass_npz import read_amass_npz
+
+        return read_amass_npz(path)
     from motiongen.io.kimodo_npz import read_kimodo_npz
 
     return read_kimodo_npz(path)
 
 
-def save_motion(motion: Motion, path: str | Path) -> Path:
-    """Write ``motion`` to ``path`` (``.bvh`` or KIMODO ``.npz``), atomically; returns the path."""
+def _is_amass(path: Path) -> bool:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            keys = set(data.files)
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise InputError(f"not a readable .npz file ({exc})", path=path) from None
+    return "posed_joints" not in keys and bool(keys & {"poses", "pose_body"})
+
+
+def output_format(path: str | Path, format: str | None = None) -> str:  # noqa: A002 (the option's name)
+    """The writer ``save_motion`` uses for ``path``: ``format`` if given (checked against the
+    extension), else the extension's default."""
+    suffix = Path(path).suffix.lower()
+    if format is None:
+        if suffix not in _DEFAULT_FORMAT:
+            raise InputError(f"unsupported output format '{suffix}'; writable: {', '.join(WRITE_SUFFIXES)}", path=path)
+        return _DEFAULT_FORMAT[suffix]
+    if format not in WRITE_FORMATS:
+        raise InputError(f"unknown format '{format}'; known: {', '.join(WRITE_FORMATS)}", field="format")
+    if WRITE_FORMATS[format] != suffix:
+        raise InputError(f"a {format} file ends in {WRITE_FORMATS[format]}, not '{suffix or '(none)'}'", path=path, field="format")
+    return format
+
+
+def save_motion(motion: Motion, path: str | Path, *, format: str | None = None) -> Path:  # noqa: A002
+    """Write ``motion`` to ``path`` in ``format`` (default from the extension, see the module table),
+    atomically (no partial file on failure); returns the path."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in WRITE_SUFFIXES:
-        raise InputError(f"unsupported output format '{suffix}'; writable: {', '.join(WRITE_SUFFIXES)}", path=path)
+    chosen = output_format(path, format)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".bvh":
+    if chosen == "bvh":
         from motiongen.io.bvh import write_bvh
 
         write_bvh(motion, path)
-    else:
-        from motiongen.io.kimodo_npz import write_kimodo_npz
+        return path
+    if chosen == "amass":
+        from motiongen.io.amass_npz import write_amass_npz
 
-        write_kimodo_npz(motion, path)
+        write_amass_npz(motion, path)
+        return path
+    if chosen == "mujoco-csv":
+        from motiongen.io.mujoco_csv import write_mujoco_csv
+
+        write_mujoco_csv(motion, path)
+        return path
+    from motiongen.io.kimodo_npz import write_kimodo_npz
+
+    write_kimodo_npz(motion, path)
     return path
 
 

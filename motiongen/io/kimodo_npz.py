@@ -225,20 +225,16 @@ def _root_features(motion: Motion, positions: np.ndarray) -> tuple[np.ndarray, n
     return smooth, heading, contacts
 
 
-def write_kimodo_npz(motion: Motion, path: str | Path, *, extra: Mapping[str, Any] | None = None) -> Path:
-    """Write ``motion`` in KIMODO's 7-key CLI layout (float32, bool contacts); returns the path.
+def kimodo_arrays(motion: Motion) -> dict[str, np.ndarray]:
+    """KIMODO's 7 arrays of ``motion`` at its own frame rate (float64 and bool contacts).
 
-    The layout has no frame rate and means 30 fps, so other rates are resampled to 30 first. No axis
-    conversion: the layout uses our world (Y up, +Z forward, metres). ``smooth_root_pos`` and
-    ``global_root_heading`` are computed from the joint positions as KIMODO's features define them;
-    ``foot_contacts`` are the motion's, else the velocity/height heuristic. ``extra`` adds arrays
-    under other keys. The file is written to a temporary name in the same folder and renamed when
-    complete.
+    ``smooth_root_pos`` and ``global_root_heading`` are computed from the joint positions as
+    KIMODO's features define them; ``foot_contacts`` are the motion's, else the velocity/height
+    heuristic.
     """
-    motion = motion.resample(KIMODO_FPS)
     global_rot, positions = motion.forward_kinematics()
     smooth, heading, contacts = _root_features(motion, positions)
-    arrays = {
+    return {
         "posed_joints": positions,
         "global_rot_mats": global_rot,
         "local_rot_mats": motion.local_rotations,
@@ -247,7 +243,18 @@ def write_kimodo_npz(motion: Motion, path: str | Path, *, extra: Mapping[str, An
         "global_root_heading": heading,
         "foot_contacts": contacts,
     }
-    return save_kimodo_arrays(arrays, motion.skeleton, path, extra=extra)
+
+
+def write_kimodo_npz(motion: Motion, path: str | Path, *, extra: Mapping[str, Any] | None = None) -> Path:
+    """Write ``motion`` in KIMODO's 7-key CLI layout (float32, bool contacts); returns the path.
+
+    The layout has no frame rate and means 30 fps, so other rates are resampled to 30 first. No axis
+    conversion: the layout uses our world (Y up, +Z forward, metres). The arrays are
+    :func:`kimodo_arrays`'. The file is written to a temporary name in the same folder and renamed
+    when complete.
+    """
+    motion = motion.resample(KIMODO_FPS)
+    return save_kimodo_arrays(kimodo_arrays(motion), motion.skeleton, path, extra=extra)
 
 
 def save_kimodo_arrays(

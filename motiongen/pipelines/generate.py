@@ -40,6 +40,12 @@ how far the pelvis may stay from a 2D-root target. ``--impute SHARE`` sets the s
 steps (noisiest first) on which the constrained features are imputed smoothly into the estimate
 (default 1: every step; 0: the model is only conditioned on them, as KIMODO).
 
+``--skeleton {smplx22,soma30,soma77,g1}`` writes the result on another output rig (retargeted after
+generation and post-processing; the G1 by IK within its joint limits, and ``-o x.csv`` then writes
+MuJoCo qpos rows, a folder gets ``sample_00.csv`` too):
+
+    motiongen generate "A person waves with the right hand." --skeleton g1 -o wave.csv
+
 ``--model motiongen/smog-smplx`` (or any SMoG folder) generates with the SMoG autoencoder: one
 prompt, no constraints or tasks, deterministic (``--seed``, ``--steps`` and the guidance options
 have no effect on it), default length its 60-frame training window.
@@ -72,6 +78,8 @@ DEFAULT_TASK_FRAMES = 30
 TASK_OPTIONS = ("--inbetween", "--stitch", "--prepend", "--path", "--waypoints")
 #: Motion files the task options read.
 MOTION_SUFFIXES = (".bvh", ".npz")
+#: Skeletons ``--skeleton`` writes (KIMODO's output rigs).
+OUTPUT_SKELETONS = ("smplx22", "soma30", "soma77", "g1")
 
 
 def add_generate_parser(sub: Any) -> argparse.ArgumentParser:
@@ -105,6 +113,12 @@ def add_generate_parser(sub: Any) -> argparse.ArgumentParser:
         "--cfg-weight", nargs="+", metavar="W", help="guidance weight(s): 1 for regular, 2 (text, constraint) for separated"
     )
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument(
+        "--skeleton", choices=OUTPUT_SKELETONS, metavar="SKELETON",
+        help="write the motion on this skeleton: " + ", ".join(OUTPUT_SKELETONS) + " (default: the model's own); "
+        "human rigs are retargeted with their joint rotations, the Unitree G1 by IK within its joint limits "
+        "(then .csv writes MuJoCo qpos rows); needs the data archives ($MOTIONGEN_DATA or ../shared/data)",
+    )
     p.add_argument(
         "-o", "--output", required=True, metavar="OUT",
         help="output .npz (KIMODO layout), .bvh, or a folder (both per sample, plus the viewer's _manifest.json: "
@@ -409,7 +423,12 @@ def generate_command(args: argparse.Namespace) -> int:
     if frames is not None and task not in ("--stitch", "--prepend"):
         _check_frames_in_timeline(records, waypoint_frames, sum(frames), args.constraints)
     device = check_device(args.device)
-    targets = output_paths(args.output, num_samples)
+    output_skeleton = None
+    if args.skeleton is not None:
+        from motiongen.skeleton.registry import get_skeleton
+
+        output_skeleton = get_skeleton(args.skeleton)
+    targets = output_paths(args.output, num_samples, output_skeleton)
     check_writable(targets)
 
     from motiongen.pipelines.loading import load_pipeline
@@ -508,6 +527,8 @@ def generate_command(args: argparse.Namespace) -> int:
             out = pipe.follow_path(prompt, path_rows, **options)
         else:
             out = pipe.through_waypoints(prompt, waypoints, waypoint_frames, frames[0], **options)
+    if output_skeleton is not None and output_skeleton != out.skeleton:
+        out = on_output_skeleton(out, args.skeleton)
     written = out.save(args.output)
     from motiongen.pipelines.output import FILE_SUFFIXES
 
@@ -523,6 +544,17 @@ def generate_command(args: argparse.Namespace) -> int:
     for path in written:
         print(f"wrote {path} ({out.num_frames} frames at {out.fps:g} fps, {how})")
     return 0
+
+
+def on_output_skeleton(out: Any, name: str) -> Any:
+    """``out`` (a :class:`~motiongen.pipelines.output.MotionOutput`) with every sample retargeted onto
+    the registered skeleton ``name``; ``info["skeleton"]`` records the move."""
+    from motiongen.pipelines.output import MotionOutput
+    from motiongen.retarget.registered import retarget_to
+
+    motions = [retarget_to(m, name) for m in out.motions()]
+    info = {**out.info, "retargeted": {"from": out.skeleton.name, "to": name}}
+    return MotionOutput.from_motions(motions, prompts=out.prompts, info=info)
 
 
 def _viewer_condition(

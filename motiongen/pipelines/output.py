@@ -1,4 +1,5 @@
-"""What a pipeline returns: batched motion arrays, and saving them as KIMODO ``.npz`` or ``.bvh``."""
+"""What a pipeline returns: batched motion arrays, and saving them as KIMODO ``.npz``, ``.bvh`` or, for
+the Unitree G1, MuJoCo ``.csv``."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ from typing import Any, Sequence
 import numpy as np
 
 from motiongen.errors import InputError
-from motiongen.io.kimodo_npz import KIMODO_NPZ_KEYS, save_kimodo_arrays
+from motiongen.io.kimodo_npz import KIMODO_NPZ_KEYS, kimodo_arrays, save_kimodo_arrays
 from motiongen.motion.motion import Motion
 from motiongen.skeleton.skeleton import Skeleton
 
 #: Extra key in the ``.npz`` files we write: the prompts (JSON list); KIMODO's readers ignore it.
 PROMPTS_KEY = "motiongen_prompts"
-FILE_SUFFIXES = (".npz", ".bvh")
+FILE_SUFFIXES = (".npz", ".bvh", ".csv")
+#: The files of one sample in a folder output (plus ``.csv`` on the G1).
+FOLDER_SUFFIXES = (".npz", ".bvh")
 
 
 @dataclass
@@ -103,18 +106,37 @@ class MotionOutput:
             for b in range(self.num_samples)
         ]
 
+    @classmethod
+    def from_motions(cls, motions: Sequence[Motion], *, prompts: Sequence[str] = (), info: dict[str, Any] | None = None) -> "MotionOutput":
+        """A batch of motions of one rig, frame rate and length (e.g. retargeted samples).
+
+        The smooth root, heading and contacts are computed from the joint positions
+        (:func:`motiongen.io.kimodo_npz.kimodo_arrays`); ``features`` is not kept.
+        """
+        if not motions:
+            raise InputError("no motions", field="motions")
+        first = motions[0]
+        for m in motions[1:]:
+            if m.skeleton != first.skeleton or m.num_frames != first.num_frames or m.fps != first.fps:
+                raise InputError("motions of one output share their skeleton, length and frame rate", field="motions")
+        per_motion = [kimodo_arrays(m) for m in motions]
+        stacked = {key: np.stack([arrays[key] for arrays in per_motion]) for key in KIMODO_NPZ_KEYS}
+        return cls(**stacked, fps=first.fps, skeleton=first.skeleton, prompts=list(prompts), info=dict(info or {}))
+
     # ----------------------------------------------------------------------------------------------
     def output_paths(self, path: str | os.PathLike[str]) -> list[Path]:
         """The files :meth:`save` writes for ``path`` (see there), without writing anything."""
-        return output_paths(path, self.num_samples)
+        return output_paths(path, self.num_samples, self.skeleton)
 
     def save(self, path: str | os.PathLike[str]) -> list[Path]:
         """Write every sample; returns the files written.
 
         * ``x.npz`` / ``x.bvh``: one sample -> that file; ``B > 1`` samples -> ``x/x_00.npz``,
           ``x/x_01.npz``, ... (KIMODO's layout).
+        * ``x.csv`` (G1 motions only): MuJoCo qpos rows (:func:`motiongen.io.mujoco_csv.write_mujoco_csv`),
+          with the same numbering for several samples.
         * any other path (an existing folder, or a name without suffix): ``<dir>/sample_00.npz`` and
-          ``<dir>/sample_00.bvh`` per sample.
+          ``<dir>/sample_00.bvh`` per sample (and ``<dir>/sample_00.csv`` on the G1).
 
         ``.npz`` files hold KIMODO's 7 keys (float32, bool contacts, no batch dim) plus the rig
         (``motiongen_skeleton``) and the prompts; ``.bvh`` files are written by
@@ -129,12 +151,18 @@ class MotionOutput:
         # folders this call creates are removed again on failure (deepest first)
         new_dirs = sorted({p for t in targets for p in (t.parent, *t.parent.parents) if not p.exists()}, key=lambda p: -len(p.parts))
         motions: list[Motion] | None = None
+        per_sample = len(targets) // self.num_samples
         try:
             for k, target in enumerate(targets):
-                sample = k if len(targets) == self.num_samples else k // 2
+                sample = k // per_sample
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if target.suffix == ".npz":
                     self._write_npz(sample, target)
+                elif target.suffix == ".csv":
+                    from motiongen.io.mujoco_csv import write_mujoco_csv
+
+                    motions = motions if motions is not None else self.motions()
+                    write_mujoco_csv(motions[sample], target)
                 else:
                     motions = motions if motions is not None else self.motions()
                     write_bvh(motions[sample], target)
@@ -171,10 +199,18 @@ class MotionOutput:
         return cls(**stacked, fps=first.fps, skeleton=first.skeleton, prompts=list(first.prompts), info=dict(first.info))
 
 
-def output_paths(path: str | os.PathLike[str], num_samples: int) -> list[Path]:
-    """The files written for ``num_samples`` samples at ``path`` (:meth:`MotionOutput.save`'s rules)."""
+def output_paths(path: str | os.PathLike[str], num_samples: int, skeleton: Skeleton | None = None) -> list[Path]:
+    """The files written for ``num_samples`` samples at ``path`` (:meth:`MotionOutput.save`'s rules);
+    ``skeleton`` (default: a human rig) decides whether a ``.csv`` is allowed or added."""
     path = Path(path).expanduser()
     suffix = path.suffix.lower()
+    is_g1 = skeleton is not None and "hinges" in skeleton.extras
+    if suffix == ".csv" and not is_g1:
+        raise InputError(
+            "a .csv output holds MuJoCo qpos rows of the Unitree G1; add --skeleton g1, or write .npz or .bvh",
+            path=path,
+            field="output",
+        )
     if suffix in FILE_SUFFIXES:
         if path.is_dir():
             raise InputError(f"is a folder; a {suffix} output must be a file path", path=path, field="output")
@@ -184,11 +220,13 @@ def output_paths(path: str | os.PathLike[str], num_samples: int) -> list[Path]:
         return [folder / f"{folder.name}_{k:02d}{suffix}" for k in range(num_samples)]
     if suffix and not path.is_dir():
         raise InputError(
-            f"unsupported output format '{suffix}'; write .npz (KIMODO), .bvh, or name a folder (both per sample)",
+            f"unsupported output format '{suffix}'; write .npz (KIMODO), .bvh, .csv (G1), or name a folder "
+            "(all of them per sample)",
             path=path,
             field="output",
         )
-    return [path / f"sample_{k:02d}{ext}" for k in range(num_samples) for ext in FILE_SUFFIXES]
+    suffixes = FOLDER_SUFFIXES + ((".csv",) if is_g1 else ())
+    return [path / f"sample_{k:02d}{ext}" for k in range(num_samples) for ext in suffixes]
 
 
 def check_writable(paths: Sequence[Path]) -> None:
