@@ -16,20 +16,6 @@ from motiongen import __version__
 from motiongen.errors import InputError, MotiongenError
 
 
-def _read_joint_map(path: str | None) -> dict[str, str] | None:
-    if path is None:
-        return None
-    try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise InputError("joint map file not found", path=path) from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"invalid JSON: {exc.msg}", path=path, line=exc.lineno) from None
-    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
-        raise InputError("a joint map is a JSON object {target_joint: source_joint}", path=path)
-    return data
-
-
 def cmd_convert(args: argparse.Namespace) -> int:
     from motiongen.io.formats import load_motion, output_format, save_motion
 
@@ -47,16 +33,21 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 def _retargeted(motion, target: str, args: argparse.Namespace):  # noqa: ANN001, ANN202 (Motion; lazy imports)
     from motiongen.retarget.registered import retarget_to
+    from motiongen.skeleton.registry import get_skeleton
 
-    method = getattr(args, "method", "rotations")
-    if method == "positions":
+    target_skeleton = get_skeleton(target, args.source, args.cache)
+    joint_map = None
+    if args.joint_map is not None:
+        from motiongen.retarget.joint_map import load_joint_map
+
+        joint_map = load_joint_map(args.joint_map, motion.skeleton, target_skeleton)
+    if getattr(args, "method", "rotations") == "positions":
         from motiongen.retarget.human import retarget_positions
-        from motiongen.skeleton.registry import get_skeleton
 
         if target == "g1":
             raise InputError("--method positions retargets onto human rigs; the G1 is always solved by IK", field="--method")
-        return retarget_positions(motion, get_skeleton(target, args.source, args.cache), joint_map=_read_joint_map(args.joint_map))
-    return retarget_to(motion, target, joint_map=_read_joint_map(args.joint_map), data_dir=args.source, cache_dir=args.cache)
+        return retarget_positions(motion, target_skeleton, joint_map=joint_map)
+    return retarget_to(motion, target, joint_map=joint_map, data_dir=args.source, cache_dir=args.cache)
 
 
 def cmd_retarget(args: argparse.Namespace) -> int:

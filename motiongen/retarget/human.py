@@ -19,7 +19,12 @@ parent). The root translation is the source anchor's position scaled by the rati
 and the clip is lifted so its feet stand on the floor (y = 0: the 5th percentile over frames of the
 lowest foot joint). All rigs are named through a common vocabulary (the ``smplx22`` joint names), so
 any pair of rigs in :data:`CANONICAL_MAPS` can be retargeted in either direction; a custom BVH rig is
-supported by passing ``joint_map`` (target joint -> source joint), e.g. read from a small JSON file.
+supported by passing ``joint_map`` (target joint -> source joint), e.g. read from a small JSON file
+(:func:`motiongen.retarget.joint_map.load_joint_map`).
+
+:func:`retarget_positions` is a position-only fallback for diagnostics: hierarchical IK onto the
+source's scaled joint positions. It reaches positions but loses twist (see its docstring).
+Both refuse a motion holding NaN or inf (:func:`check_finite_motion`) before doing any work.
 """
 
 from __future__ import annotations
@@ -141,6 +146,54 @@ def chain_length(skeleton: Skeleton, top: int, bottom: int) -> float:
     return length
 
 
+def leg_scale(source: Skeleton, target: Skeleton, joint_map: Mapping[str, str]) -> float:
+    """Target over source rest length of the left hip-to-ankle chain, through ``joint_map``.
+
+    Legs set the scale of root motion, so a shorter target takes proportionally shorter steps.
+    """
+    hip, ankle = target.joint_set("hips")[1], target.joint_set("left_foot")[0]
+    for name in (hip, ankle):
+        if name not in joint_map:
+            raise InputError(f"joint map must map the target's '{name}' (leg length sets the scale)", field="joint_map")
+    return chain_length(target, target.index(hip), target.index(ankle)) / chain_length(
+        source, source.index(joint_map[hip]), source.index(joint_map[ankle])
+    )
+
+
+def _ranges(indices: np.ndarray) -> str:
+    """``[1, 2, 3, 7]`` -> ``"1-3, 7"``."""
+    parts, start = [], None
+    for k, i in enumerate(indices):
+        if start is None:
+            start = i
+        if k + 1 == len(indices) or indices[k + 1] != i + 1:
+            parts.append(str(start) if start == i else f"{start}-{i}")
+            start = None
+    return ", ".join(parts)
+
+
+def check_finite_motion(motion: Motion) -> None:
+    """Raise :class:`InputError` naming the frames and joints where ``motion`` holds NaN or inf.
+
+    :class:`Motion` checks this when it is built, but its arrays can be written to afterwards, and a
+    NaN would otherwise spread silently through FK into every joint below it. ``joint_translations``
+    may hold NaN by design (no animated offset), so only inf counts there.
+    """
+    bad = ~np.isfinite(motion.local_rotations).all(axis=(-1, -2))  # [T, J]
+    bad[:, 0] |= ~np.isfinite(motion.root_translation).all(-1)
+    if motion.joint_translations is not None:
+        bad |= np.isinf(motion.joint_translations).any(-1)
+    if not bad.any():
+        return
+    frames = np.flatnonzero(bad.any(-1))
+    joints = [motion.skeleton.joint_names[j] for j in np.flatnonzero(bad.any(0))]
+    raise InputError(
+        f"motion holds NaN or inf in {frames.size} of {motion.num_frames} frames ({_ranges(frames)}), "
+        f"joints {', '.join(joints)} (the root's translation counts as '{motion.skeleton.joint_names[0]}')",
+        field="motion",
+    )
+
+
 def _mapped_descendants(target: Skeleton, mapped: np.ndarray) -> list[list[int]]:
     """For each joint, the nearest mapped joints below it (looking through unmapped ones)."""
     children = target.children
@@ -207,6 +260,7 @@ def retarget(
     Returns:
         A :class:`Motion` on ``target`` with ``meta["retarget"]`` recording the map and scale.
     """
+    check_finite_motion(motion)
     source = motion.skeleton
     joint_map = dict(joint_map) if joint_map is not None else joint_map_between(source, target)
     root_name = target.joint_names[0]
@@ -242,14 +296,7 @@ def retarget(
         predicted = src_rot[:, anchor[j]] @ offset
         glob[:, j] = _align(predicted, rest_vectors, segments(src_pos, j)) if descendants[j] else predicted
 
-    # legs set the scale of root motion: hip-to-ankle chains through the joint map
-    hip, ankle = target.joint_set("hips")[1], target.joint_set("left_foot")[0]
-    for name in (hip, ankle):
-        if name not in joint_map:
-            raise InputError(f"joint map must map the target's '{name}' (leg length sets the scale)", field="joint_map")
-    scale = chain_length(target, target.index(hip), target.index(ankle)) / chain_length(
-        source, source.index(joint_map[hip]), source.index(joint_map[ankle])
-    )
+    scale = leg_scale(source, target, joint_map)
     root = src_pos[:, anchor[0]] * scale
     local = target.global_to_local(glob)
     out = Motion(
@@ -258,6 +305,82 @@ def retarget(
         fps=motion.fps,
         skeleton=target,
         meta={**motion.meta, "retarget": {"source": source.name, "scale": scale, "joint_map": joint_map}},
+    )
+    if ground:
+        out = place_on_floor(out)
+    return out
+
+
+def retarget_positions(
+    motion: Motion,
+    target: Skeleton,
+    *,
+    joint_map: Mapping[str, str] | None = None,
+    ground: bool = True,
+) -> Motion:
+    """Position-only retargeting (a diagnostic fallback): IK onto the source's scaled joint positions.
+
+    The source's mapped joint positions, scaled about the world origin by the leg ratio (as
+    :func:`retarget` scales the root), are the goals. Walking the target from the root down, each mapped
+    joint is turned so the bones to its nearest mapped descendants point from where the joint now is
+    (placed by its already-solved ancestors) towards their goals: the smallest swing for one
+    descendant, the Kabsch fit of the directions for several (pelvis, chest). Bone lengths are the
+    target's, so goals are reached exactly only where proportions agree.
+
+    **Twist is lost.** Positions say nothing about rotation about a bone's own axis, so a forearm or
+    neck twist is dropped (the swing is the smallest one from the parent's frame), and joints without a
+    mapped descendant (the ``smplx22`` head, wrists and toes) keep their parent's orientation. Use
+    :func:`retarget` for animation; this is for comparing against it or for sources that have only
+    positions. Floor placement is :func:`retarget`'s.
+
+    Args:
+        motion: source motion on any rig the joint map covers.
+        target: the target rig (needs ``hips`` and ``left_foot`` joint sets for the leg ratio).
+        joint_map: target joint -> source joint; default from :data:`CANONICAL_MAPS` by rig names.
+        ground: lift the result so its feet meet the floor y = 0.
+
+    Returns:
+        A :class:`Motion` on ``target`` (same frames and rate) with ``meta["retarget"]`` recording the
+        map, the scale and ``"method": "positions"``.
+    """
+    check_finite_motion(motion)
+    source = motion.skeleton
+    joint_map = dict(joint_map) if joint_map is not None else joint_map_between(source, target)
+    root_name = target.joint_names[0]
+    if root_name not in joint_map:
+        raise InputError(f"joint map must map the target root '{root_name}'", field="joint_map")
+    anchor = np.full(target.num_joints, -1)
+    for tgt_joint, src_joint in joint_map.items():
+        anchor[target.index(tgt_joint)] = source.index(src_joint)
+    scale = leg_scale(source, target, joint_map)
+    goals = motion.joint_positions()[:, np.maximum(anchor, 0)] * scale  # [T, J_tgt, 3]; rows of unmapped joints unused
+    descendants = _mapped_descendants(target, anchor >= 0)
+    rest = target.rest_positions()
+
+    n_frames = motion.num_frames
+    glob = np.zeros((n_frames, target.num_joints, 3, 3))
+    pos = np.zeros((n_frames, target.num_joints, 3))
+    for j, p in enumerate(target.parents):
+        if p < 0:
+            pos[:, j] = goals[:, j]
+            base = np.broadcast_to(np.eye(3), (n_frames, 3, 3))
+        else:
+            pos[:, j] = pos[:, p] + glob[:, p] @ target.offsets[j]
+            base = glob[:, p]
+        if anchor[j] >= 0 and descendants[j]:
+            rest_vectors = rest[descendants[j]] - rest[j]
+            glob[:, j] = _align(np.array(base), rest_vectors, goals[:, descendants[j]] - pos[:, j][:, None])
+        else:
+            glob[:, j] = base
+    out = Motion(
+        local_rotations=target.global_to_local(glob),
+        root_translation=pos[:, 0],
+        fps=motion.fps,
+        skeleton=target,
+        meta={
+            **motion.meta,
+            "retarget": {"source": source.name, "scale": scale, "joint_map": joint_map, "method": "positions"},
+        },
     )
     if ground:
         out = place_on_floor(out)
