@@ -115,14 +115,16 @@ def save_motion(motion: Motion, path: str | Path, *, format: str | None = None) 
 
 
 def _as_kimodo_rig(motion: Motion) -> Motion:
-    """A BVH of a KIMODO rig (e.g. one we wrote for smplx22) back in the rig's joint order and name.
+    """A BVH of a registered rig back as that rig: its name, joint sets and mirror map.
 
     BVH lists joints depth first, which is not KIMODO's order; models and the KIMODO NPZ layout
-    index joints by the rig's order, so a file whose joints are exactly a rig's is reordered and
-    given the rig's name and joint sets (its offsets stay the file's).
+    index joints by the rig's order, so a file whose joints are exactly a KIMODO rig's (e.g. one we
+    wrote for smplx22) is reordered too. A mocap rig's file (``bandai22``, ``cmu31``) keeps its order:
+    those rigs are addressed by joint name. The offsets stay the file's.
     """
+    from motiongen.retarget.human import identify_rig
     from motiongen.skeleton.kimodo_assets import KIMODO_RIGS, MIRROR_PAIRS
-    from motiongen.skeleton.registry import with_sets
+    from motiongen.skeleton.registry import BANDAI_JOINT_SETS, asf_skeleton_with_sets, with_sets
 
     names = set(motion.skeleton.joint_names)
     for rig, (_, table, joint_sets) in KIMODO_RIGS.items():
@@ -130,4 +132,9 @@ def _as_kimodo_rig(motion: Motion) -> Motion:
         if set(order) == names:
             skeleton = with_sets(motion.skeleton.reordered(order), rig, joint_sets, MIRROR_PAIRS)
             return motion.reorder_joints(order, skeleton)
+    rig = identify_rig(motion.skeleton)
+    if rig == "bandai22":
+        return motion.reorder_joints(motion.skeleton.joint_names, with_sets(motion.skeleton, rig, BANDAI_JOINT_SETS, [("_L", "_R")]))
+    if rig in ("cmu31", "hdm05"):
+        return motion.reorder_joints(motion.skeleton.joint_names, asf_skeleton_with_sets(motion.skeleton, rig))
     return motion
