@@ -99,5 +99,5 @@ def test_bad_joint_maps_fail_clearly(sources, skeletons) -> None:
     clip = sources[0]
     with pytest.raises(UnknownNameError, match="no_such_joint"):
         retarget(clip, skeletons["smplx22"], joint_map={"pelvis": "Hips", "left_hip": "no_such_joint"})
-    with pytest.raises(InputError, match="root"):
-        retarget(clip, skeletons["smplx22"], joint_map={"left_hip": "UpperLeg_L"})
+    with pytest.raises(InputError, match="root 'pelvis'"):  # an unmapped root needs exactly one mapped joint below it
+        retarget(clip, skeletons["smplx22"], joint_map={"left_hip": "UpperLeg_L", "right_hip": "UpperLeg_R"})

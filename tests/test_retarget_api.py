@@ -309,7 +309,7 @@ def test_joint_map_json_errors_name_every_fault(soma, smplx, tmp_path) -> None:
         "source skeleton 'soma30' has no joints ['LeftPalm', 'RightPalm']",
     )
     partial = {k: v for k, v in canonical.items() if k not in ("pelvis", "left_knee", "right_ankle")}
-    fails(json.dumps(partial), "root and legs", "['pelvis', 'left_knee', 'right_ankle']")
+    fails(json.dumps(partial), "legs (hip to ankle)", "['left_knee', 'right_ankle']", "the target root 'pelvis'")
     crossed = {**canonical, "left_ankle": "RightFoot"}
     fails(json.dumps(crossed), "'left_ankle' maps to 'RightFoot', which is not below 'LeftLeg'")
     fails("[]", "JSON list")

@@ -3,7 +3,7 @@ picks a reader or writer.
 
 | format | extension | read | write |
 |---|---|---|---|
-| ``bvh`` | ``.bvh`` | :func:`motiongen.io.bvh.read_bvh` | :func:`motiongen.io.bvh.write_bvh` (any rig) |
+| ``bvh`` | ``.bvh`` | :func:`motiongen.io.bvh.read_bvh`, KIMODO's SOMA files :func:`motiongen.io.soma_bvh.read_soma_bvh` | :func:`motiongen.io.bvh.write_bvh`; ``soma30``/``soma77`` in KIMODO's layout, :func:`motiongen.io.soma_bvh.write_soma_bvh` |
 | ``amc`` | ``.amc`` (with its ``.asf``) | :func:`motiongen.io.asf_amc.read_amc` | - |
 | ``kimodo`` | ``.npz`` | :func:`motiongen.io.kimodo_npz.read_kimodo_npz` | :func:`motiongen.io.kimodo_npz.write_kimodo_npz` (any rig) |
 | ``amass`` | ``.npz`` | :func:`motiongen.io.amass_npz.read_amass_npz` | :func:`motiongen.io.amass_npz.write_amass_npz` (``smplx22``) |
@@ -40,8 +40,13 @@ def load_motion(path: str | Path, *, asf: str | Path | None = None) -> Motion:
         raise InputError("file not found", path=path)
     if suffix == ".bvh":
         from motiongen.io.bvh import read_bvh
+        from motiongen.io.soma_bvh import ROOT_NAME, read_soma_bvh
+        from motiongen.skeleton.kimodo_assets import SOMA77_JOINTS
 
-        return _as_kimodo_rig(read_bvh(path))
+        motion = read_bvh(path)
+        if set(motion.skeleton.joint_names) == {ROOT_NAME} | {name for name, _ in SOMA77_JOINTS}:
+            return read_soma_bvh(path)  # KIMODO's own SOMA BVH: a Root carrier and standard-T-pose frames
+        return _as_kimodo_rig(motion)
     if suffix == ".amc":
         from motiongen.io.asf_amc import read_amc, read_asf
 
@@ -93,6 +98,11 @@ def save_motion(motion: Motion, path: str | Path, *, format: str | None = None) 
     path = Path(path)
     chosen = output_format(path, format)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if chosen == "bvh" and motion.skeleton.name in ("soma30", "soma77"):
+        from motiongen.io.soma_bvh import write_soma_bvh
+
+        write_soma_bvh(motion, path)  # the file KIMODO's tools read (reference 5.4)
+        return path
     if chosen == "bvh":
         from motiongen.io.bvh import write_bvh
 

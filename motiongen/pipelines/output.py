@@ -139,11 +139,11 @@ class MotionOutput:
           ``<dir>/sample_00.bvh`` per sample (and ``<dir>/sample_00.csv`` on the G1).
 
         ``.npz`` files hold KIMODO's 7 keys (float32, bool contacts, no batch dim) plus the rig
-        (``motiongen_skeleton``) and the prompts; ``.bvh`` files are written by
-        :func:`motiongen.io.bvh.write_bvh` (centimetres, ZYX). Each file is written atomically; if
+        (``motiongen_skeleton``) and the prompts; ``.bvh`` and ``.csv`` files are written by
+        :func:`motiongen.io.formats.save_motion` (BVH: centimetres, ZYX; on SOMA, KIMODO's layout). Each file is written atomically; if
         one fails, the files this call already wrote are removed, so no partial output remains.
         """
-        from motiongen.io.bvh import write_bvh
+        from motiongen.io.formats import save_motion
 
         targets = self.output_paths(path)
         check_writable(targets)
@@ -158,14 +158,9 @@ class MotionOutput:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if target.suffix == ".npz":
                     self._write_npz(sample, target)
-                elif target.suffix == ".csv":
-                    from motiongen.io.mujoco_csv import write_mujoco_csv
-
+                else:  # .bvh (KIMODO's layout on SOMA), .csv (MuJoCo, G1)
                     motions = motions if motions is not None else self.motions()
-                    write_mujoco_csv(motions[sample], target)
-                else:
-                    motions = motions if motions is not None else self.motions()
-                    write_bvh(motions[sample], target)
+                    save_motion(motions[sample], target)
                 written.append(target)
         except BaseException as exc:
             for done in written:

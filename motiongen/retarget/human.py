@@ -263,15 +263,13 @@ def retarget(
     check_finite_motion(motion)
     source = motion.skeleton
     joint_map = dict(joint_map) if joint_map is not None else joint_map_between(source, target)
-    root_name = target.joint_names[0]
-    if root_name not in joint_map:
-        raise InputError(f"joint map must map the target root '{root_name}'", field="joint_map")
     anchor = np.full(target.num_joints, -1)
     for tgt_joint, src_joint in joint_map.items():
         anchor[target.index(tgt_joint)] = source.index(src_joint)
     mapped = anchor >= 0
     descendants = _mapped_descendants(target, mapped)
     rest = target.rest_positions()
+    placer, placer_offset = root_placement(target, mapped)
 
     if calibration is None:
         calibration = np.broadcast_to(np.eye(3), (source.num_joints, 3, 3))
@@ -297,7 +295,7 @@ def retarget(
         glob[:, j] = _align(predicted, rest_vectors, segments(src_pos, j)) if descendants[j] else predicted
 
     scale = leg_scale(source, target, joint_map)
-    root = src_pos[:, anchor[0]] * scale
+    root = src_pos[:, anchor[placer]] * scale - placer_offset
     local = target.global_to_local(glob)
     out = Motion(
         local_rotations=local,
@@ -346,12 +344,10 @@ def retarget_positions(
     check_finite_motion(motion)
     source = motion.skeleton
     joint_map = dict(joint_map) if joint_map is not None else joint_map_between(source, target)
-    root_name = target.joint_names[0]
-    if root_name not in joint_map:
-        raise InputError(f"joint map must map the target root '{root_name}'", field="joint_map")
     anchor = np.full(target.num_joints, -1)
     for tgt_joint, src_joint in joint_map.items():
         anchor[target.index(tgt_joint)] = source.index(src_joint)
+    placer, placer_offset = root_placement(target, anchor >= 0)
     scale = leg_scale(source, target, joint_map)
     goals = motion.joint_positions()[:, np.maximum(anchor, 0)] * scale  # [T, J_tgt, 3]; rows of unmapped joints unused
     descendants = _mapped_descendants(target, anchor >= 0)
@@ -362,7 +358,7 @@ def retarget_positions(
     pos = np.zeros((n_frames, target.num_joints, 3))
     for j, p in enumerate(target.parents):
         if p < 0:
-            pos[:, j] = goals[:, j]
+            pos[:, j] = goals[:, placer] - placer_offset
             base = np.broadcast_to(np.eye(3), (n_frames, 3, 3))
         else:
             pos[:, j] = pos[:, p] + glob[:, p] @ target.offsets[j]
@@ -385,6 +381,27 @@ def retarget_positions(
     if ground:
         out = place_on_floor(out)
     return out
+
+
+def root_placement(target: Skeleton, mapped: np.ndarray) -> tuple[int, np.ndarray]:
+    """``(joint, offset)``: the target root goes to ``joint``'s goal minus ``offset [3]``.
+
+    A mapped root is placed on its own anchor (offset 0). An unmapped root (Bandai's ``joint_Root``,
+    a carrier above the hips) keeps the identity rotation and is placed so that its one mapped joint
+    below it lands on that joint's anchor; the joints between are unmapped and keep the identity too,
+    so the rest offset between the two is the whole difference.
+    """
+    if mapped[0]:
+        return 0, np.zeros(3)
+    below = _mapped_descendants(target, mapped)[0]
+    if len(below) != 1:
+        raise InputError(
+            f"the joint map must map the target root '{target.joint_names[0]}' (or exactly one joint below it; "
+            f"it maps {len(below)})",
+            field="joint_map",
+        )
+    rest = target.rest_positions()
+    return below[0], rest[below[0]] - rest[0]
 
 
 def place_on_floor(motion: Motion, percentile: float = 5.0) -> Motion:

@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from motiongen.errors import InputError
 from motiongen.skeleton.skeleton import Skeleton
 
@@ -62,7 +64,8 @@ def _leg_chain(target: Skeleton, side: str) -> list[str]:
 
 
 def required_target_joints(target: Skeleton) -> list[str]:
-    """The target joints a joint map must cover: the root and both legs from hip to ankle."""
+    """The target joints a joint map must cover: both legs from hip to ankle (the root, or one joint
+    below it, is checked by :func:`motiongen.retarget.human.root_placement`)."""
     missing_sets = [key for key in ("hips", "left_foot", "right_foot") if key not in target.joint_sets]
     if missing_sets:
         raise InputError(
@@ -70,7 +73,7 @@ def required_target_joints(target: Skeleton) -> list[str]:
             "to scale root motion by leg length",
             field="joint_sets",
         )
-    required = [target.joint_names[0]]
+    required: list[str] = []
     for side in ("left", "right"):
         required += [name for name in _leg_chain(target, side) if name not in required]
     return required
@@ -112,8 +115,14 @@ def validate_joint_map(
     left_out = [joint for joint in required_target_joints(target) if joint not in joint_map]
     if left_out:
         problems.append(
-            f"the map must cover the target's root and legs (hip to ankle); it leaves out {left_out}"
+            f"the map must cover the target's legs (hip to ankle); it leaves out {left_out}"
         )
+    from motiongen.retarget.human import root_placement
+
+    try:
+        root_placement(target, np.array([name in names for name in target.joint_names]))
+    except InputError as exc:
+        problems.append(str(exc).split(": ", 1)[-1])
     if not problems:
         for side in ("left", "right"):
             chain = _leg_chain(target, side)
