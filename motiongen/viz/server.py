@@ -8,7 +8,11 @@ It serves exactly three things, read-only (``GET`` / ``HEAD``):
   or, when ROOT has none, one scanned from its files (:func:`~motiongen.viz.folder.scan_folder`,
   nothing written);
 * files under ROOT: ``/files/<relative path>`` as they are, and ``/api/motion?path=<relative path>``:
-  a motion file's joint positions and bones as JSON (positions base64 float32, ``[T, J, 3]`` row-major).
+  a motion file's joint positions and bones as JSON (positions base64 float32, ``[T, J, 3]`` row-major;
+  for a G1 motion also its global joint rotations, :func:`motiongen.viz.g1_meshes.rotations_payload`);
+* the Unitree G1's visual meshes (:mod:`motiongen.viz.g1_meshes`): ``/api/g1-meshes``, a JSON manifest
+  (``{"available": false, "reason": ...}`` when the ``kimodo-assets`` / ``g1-meshes`` archives cannot
+  be had), and ``/api/g1-mesh/<mesh name>``, one converted mesh (binary, converted once and kept).
 
 Paths are resolved inside ROOT (or the static folder): ``..`` segments, absolute paths (also
 percent-encoded: ``%2e%2e``, ``%2f``), backslashes and NUL bytes get 403, symlinks that resolve
@@ -46,6 +50,7 @@ CONTENT_SECURITY_POLICY = (
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 _MOTION_CACHE_SIZE = 64
+G1_MESH_PREFIX = "/api/g1-mesh/"
 
 
 class PathRefused(Exception):
@@ -102,7 +107,19 @@ def motion_payload(path: Path, relative: str) -> dict[str, Any]:
         "skeleton": motion.skeleton,
         "prompts": motion.prompts,
         "positions_b64": base64.b64encode(motion.positions.astype("<f4").tobytes()).decode("ascii"),
+        **_g1_extras(path, motion),
     }
+
+
+def _g1_extras(path: Path, motion: Any) -> dict[str, Any]:
+    """The rotations the page places G1 meshes with; nothing for other rigs (their payloads stay small)."""
+    from motiongen.viz.g1_meshes import G1_JOINT_NAMES, rotations_payload
+
+    if motion.skeleton != "g1":
+        return {}
+    if tuple(motion.joint_names) != G1_JOINT_NAMES:
+        return {"rotations_unavailable": "the file's rig is called 'g1' but its joints are not the G1's 34"}
+    return rotations_payload(path, int(motion.positions.shape[0]))
 
 
 class ViewerServer(ThreadingHTTPServer):
@@ -113,12 +130,15 @@ class ViewerServer(ThreadingHTTPServer):
         host: interface to bind (default the loopback only).
         port: TCP port; 0 picks a free one (see :attr:`url`).
         verbose: log each request to stderr.
+        data_dir, cache_dir: where the G1 mesh archives are looked for and unpacked (default: the
+            registry's, ``MOTIONGEN_DATA`` / ``MOTIONGEN_CACHE``).
     """
 
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, root: str | Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, verbose: bool = False) -> None:
+    def __init__(self, root: str | Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, verbose: bool = False,
+                 data_dir: str | Path | None = None, cache_dir: str | Path | None = None) -> None:
         root_path = Path(root).expanduser()
         if not root_path.is_dir():
             raise InputError("is not a folder; give the folder that holds _manifest.json or motion files", path=root,
@@ -129,6 +149,8 @@ class ViewerServer(ThreadingHTTPServer):
         self.loopback_only = host in LOOPBACK_HOSTS
         self._cache: OrderedDict[tuple[str, int, int], bytes] = OrderedDict()
         self._lock = threading.Lock()
+        self._g1_dirs = (data_dir, cache_dir)
+        self._g1_meshes: Any = None
         try:
             super().__init__((host, port), ViewerHandler)
         except OSError as exc:
@@ -139,6 +161,16 @@ class ViewerServer(ThreadingHTTPServer):
     def url(self) -> str:
         host, port = self.server_address[:2]
         return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}/"
+
+    @property
+    def g1_meshes(self) -> Any:
+        """The :class:`~motiongen.viz.g1_meshes.G1MeshLibrary`, made on first use (it imports torch)."""
+        with self._lock:
+            if self._g1_meshes is None:
+                from motiongen.viz.g1_meshes import G1MeshLibrary
+
+                self._g1_meshes = G1MeshLibrary(*self._g1_dirs, url_prefix=G1_MESH_PREFIX)
+            return self._g1_meshes
 
     def cached_motion(self, path: Path, relative: str) -> bytes:
         """The motion JSON of ``path``, kept while the file's size and mtime stay the same."""
@@ -223,6 +255,10 @@ class ViewerHandler(BaseHTTPRequestHandler):
                     raise PathRefused(HTTPStatus.BAD_REQUEST, "give one ?path=<file under ROOT>")
                 relative = values[0]
                 self._json(self.server.cached_motion(resolve_inside(self.server.root, relative), relative), head)
+            elif path == "/api/g1-meshes":
+                self._json(json.dumps(self.server.g1_meshes.manifest()).encode(), head)
+            elif path.startswith(G1_MESH_PREFIX):
+                self._g1_mesh(unquote(path[len(G1_MESH_PREFIX):]), head)
             elif path == "/favicon.ico":
                 self._send(HTTPStatus.NO_CONTENT, b"", "image/x-icon", head)
             else:
@@ -231,6 +267,20 @@ class ViewerHandler(BaseHTTPRequestHandler):
             self._error(exc.status, exc.reason, head)
         except MotiongenError as exc:
             self._error(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc), head)
+
+    def _g1_mesh(self, name: str, head: bool) -> None:
+        """One converted G1 mesh, by its MJCF asset name (never a path: a name is looked up, not opened)."""
+        from motiongen.viz.g1_meshes import MESH_NAME_PATTERN
+
+        if not name:
+            raise PathRefused(HTTPStatus.NOT_FOUND, "no mesh named")
+        if not MESH_NAME_PATTERN.match(name) or ".." in name:
+            raise PathRefused(HTTPStatus.FORBIDDEN, "a G1 mesh is named by its plain mesh name")
+        try:
+            body = self.server.g1_meshes.mesh_bytes(name)
+        except KeyError as exc:
+            raise PathRefused(HTTPStatus.NOT_FOUND, str(exc.args[0])) from None
+        self._send(HTTPStatus.OK, body, "application/octet-stream", head)
 
     # ------------------------------------------------------------------------------------------
     def _file(self, path: Path, head: bool) -> None:

@@ -1,6 +1,8 @@
 // motiongen viewer: plays the cases of a manifest (motiongen/viz/manifest.py) with three.js.
 // World: Y up, +Z forward, metres; frames at manifest.fps. Motions come from /api/motion as
-// joint positions [T, J, 3] plus parents, so any skeleton draws as bones between joints.
+// joint positions [T, J, 3] plus parents, so any skeleton draws as bones between joints. A Unitree G1
+// motion also brings its global joint rotations, and is drawn with the robot's meshes
+// (/api/g1-meshes, motiongen/viz/g1_meshes.py) when the server has them.
 import * as THREE from './vendor/three/three.module.js';
 import { OrbitControls } from './vendor/three/OrbitControls.js';
 
@@ -10,6 +12,7 @@ const RAIL_WIDTH = 0.05;
 const FLOOR_LIFT = 0.004;         // overlays sit just above the grid so they are not z-fighting it
 const MIN_SLOT_SPACING = 1.5;     // metres between side-by-side panels
 const STATS_WINDOW = 240;         // requestAnimationFrame intervals kept for stats()
+const MESH_TINT = 0.45;           // how far a G1 mesh's own colour moves toward its panel's colour
 
 const $ = (id) => document.getElementById(id);
 
@@ -32,6 +35,9 @@ const state = {
   layout: 'side',
   follow: true,
   overlays: true,
+  skeleton: true,       // bones and joints of figures drawn with meshes (other figures always show them)
+  meshes: true,         // G1 meshes where available
+  meshNote: '',         // why a G1 motion is drawn as a skeleton, '' when its meshes are drawn
   ready: false,         // a case is loaded and drawn
   renders: 0,
   loadToken: 0,
@@ -113,7 +119,72 @@ async function loadMotion(file) {
   const data = await fetchJSON(`/api/motion?path=${encodeURIComponent(file)}`);
   data.positions = decodePositions(data.positions_b64);
   delete data.positions_b64;
+  if (data.rotations_b64) {   // G1: quaternions [T, J, 4] in three.js order (x, y, z, w)
+    data.rotations = decodePositions(data.rotations_b64);
+    delete data.rotations_b64;
+  }
   return data;
+}
+
+// ------------------------------------------------------------------------------------------------
+// the G1's meshes: fetched once, shared by every G1 figure
+const g1Library = { promise: null };
+
+function decodeMesh(buffer, name) {
+  // layout of motiongen.viz.g1_meshes.mesh_buffer: b"MGM1", uint32 V, F, index bytes; positions; indices
+  const head = new DataView(buffer);
+  const magic = String.fromCharCode(...new Uint8Array(buffer, 0, 4));
+  if (magic !== 'MGM1') throw new Error(`G1 mesh '${name}': not a mesh buffer`);
+  const v = head.getUint32(4, true);
+  const f = head.getUint32(8, true);
+  const indexBytes = head.getUint32(12, true);
+  const positions = new Float32Array(buffer, 16, 3 * v);
+  const Index = indexBytes === 2 ? Uint16Array : Uint32Array;
+  const index = new Index(buffer, 16 + 12 * v, 3 * f);
+  const geometry = new THREE.BufferGeometry();
+  geometry.setAttribute('position', new THREE.BufferAttribute(positions, 3));
+  geometry.setIndex(new THREE.BufferAttribute(index, 1));
+  geometry.computeBoundingSphere();
+  return geometry;
+}
+
+function primitiveGeometry(geom) {
+  // MuJoCo primitives in our axes: cylinders and capsules along local Y, sizes as halves
+  const [a, b, c] = geom.dimensions;
+  if (geom.kind === 'cylinder') return new THREE.CylinderGeometry(a, a, 2 * b, 20);
+  if (geom.kind === 'capsule') return new THREE.CapsuleGeometry(a, 2 * b, 4, 12);
+  if (geom.kind === 'sphere') return new THREE.SphereGeometry(a, 16, 10);
+  if (geom.kind === 'box') return new THREE.BoxGeometry(2 * a, 2 * b, 2 * c);
+  return null;
+}
+
+async function fetchG1Library() {
+  const manifest = await fetchJSON('/api/g1-meshes');
+  if (!manifest.available) return { available: false, reason: manifest.reason };
+  const names = Object.keys(manifest.meshes);
+  const buffers = await Promise.all(names.map(async (name) => {
+    const response = await fetch(manifest.meshes[name].url);
+    if (!response.ok) throw new Error(`mesh '${name}': HTTP ${response.status}`);
+    return response.arrayBuffer();
+  }));
+  const geometries = new Map(names.map((name, i) => [name, decodeMesh(buffers[i], name)]));
+  const geoms = manifest.geoms.map((g) => ({
+    ...g,
+    geometry: g.kind === 'mesh' ? geometries.get(g.mesh) : primitiveGeometry(g),
+  })).filter((g) => g.geometry);
+  return { available: true, reason: '', geoms };
+}
+
+function loadG1Library() {
+  // a failure is not an error of the page: G1 motions are then drawn as skeletons, with a note
+  if (!g1Library.promise) {
+    g1Library.promise = fetchG1Library().catch((err) => ({ available: false, reason: err.message }));
+  }
+  return g1Library.promise;
+}
+
+function wantsG1Meshes(motion, ghost) {
+  return motion.skeleton === 'g1' && !ghost;
 }
 
 function inRanges(frame, ranges) {
@@ -127,7 +198,10 @@ class Figure {
   // ``ghost``: drawn thicker and translucent, so a pose that coincides with another shows around it
   constructor(motion, color, ghost = false) {
     this.motion = motion;
+    this.color = color;
     this.group = new THREE.Group();
+    this.bodies = [];         // G1: {joint, group} per joint that carries meshes
+    this.meshMaterials = [];
     this.scale = ghost ? 1.9 : 1;
     const material = new THREE.MeshLambertMaterial({ color });
     if (ghost) Object.assign(material, { transparent: true, opacity: 0.45, depthWrite: false });
@@ -141,6 +215,55 @@ class Figure {
     }
     this.tmp = { a: new THREE.Vector3(), b: new THREE.Vector3(), d: new THREE.Vector3(), q: new THREE.Quaternion(),
       s: new THREE.Vector3(), m: new THREE.Matrix4(), up: new THREE.Vector3(0, 1, 0) };
+  }
+
+  // a Group per G1 joint holding its meshes at their fixed place in the joint's frame; the group itself
+  // takes the joint's position and global rotation each frame
+  attachMeshes(library) {
+    const index = new Map(this.motion.joint_names.map((name, j) => [name, j]));
+    const materials = new Map();
+    const tint = new THREE.Color(this.color);
+    const material = (rgba) => {
+      const key = rgba.join(',');
+      if (!materials.has(key)) {
+        const color = new THREE.Color(rgba[0], rgba[1], rgba[2]).lerp(tint, MESH_TINT);
+        // flat shading: the CAD meshes have hard edges and no normals are sent
+        const m = new THREE.MeshLambertMaterial({ color, flatShading: true });
+        if (rgba[3] < 1) Object.assign(m, { transparent: true, opacity: rgba[3] });
+        materials.set(key, m);
+        this.meshMaterials.push(m);
+      }
+      return materials.get(key);
+    };
+    const groups = new Map();
+    for (const geom of library.geoms) {
+      const j = index.get(geom.joint);
+      if (j === undefined) continue;
+      if (!groups.has(j)) {
+        const group = new THREE.Group();
+        groups.set(j, group);
+        this.bodies.push({ joint: j, group });
+        this.group.add(group);
+      }
+      const mesh = new THREE.Mesh(geom.geometry, material(geom.rgba));
+      mesh.position.fromArray(geom.position);
+      mesh.quaternion.fromArray(geom.quaternion);
+      mesh.scale.fromArray(geom.scale);
+      groups.get(j).add(mesh);
+    }
+    this.setVisibility(state.skeleton, state.meshes);
+  }
+
+  get hasMeshes() {
+    return this.bodies.length > 0;
+  }
+
+  setVisibility(skeleton, meshes) {
+    const showMeshes = meshes && this.hasMeshes;
+    for (const body of this.bodies) body.group.visible = showMeshes;
+    const showBones = skeleton || !showMeshes;
+    this.boneMesh.visible = showBones;
+    this.jointMesh.visible = showBones;
   }
 
   joint(frame, j, out) {
@@ -170,9 +293,19 @@ class Figure {
     });
     this.jointMesh.instanceMatrix.needsUpdate = true;
     this.boneMesh.instanceMatrix.needsUpdate = true;
+    if (this.hasMeshes) {
+      const f = Math.min(frame, this.motion.frames - 1);
+      const r = this.motion.rotations;
+      for (const { joint, group } of this.bodies) {
+        this.joint(f, joint, group.position);
+        const k = (f * this.motion.joints + joint) * 4;
+        group.quaternion.set(r[k], r[k + 1], r[k + 2], r[k + 3]);
+      }
+    }
   }
 
   dispose() {
+    for (const m of this.meshMaterials) m.dispose();   // the geometries are shared by every G1 figure
     this.boneMesh.material.dispose();
     this.boneMesh.dispose();
     this.jointMesh.dispose();
@@ -687,13 +820,26 @@ async function selectCase(id) {
     return;
   }
   if (token !== state.loadToken) return;   // another case was picked meanwhile
+  const ghosts = panels.map((p) => p.role === 'condition');
+  // the meshes (a few MB) are fetched only for a G1 motion that has the rotations to place them with
+  const g1Wanted = motions.some((m, i) => wantsG1Meshes(m, ghosts[i]) && m.rotations);
+  const library = g1Wanted ? await loadG1Library() : null;
+  if (token !== state.loadToken) return;
   for (const f of state.figures) { scene.remove(f.figure.group); f.figure.dispose(); }
   state.current = entry;
+  const notes = new Set();
   state.figures = panels.map((panel, i) => {
-    const figure = new Figure(motions[i], panel.color, panel.role === 'condition');
+    const figure = new Figure(motions[i], panel.color, ghosts[i]);
+    if (wantsG1Meshes(motions[i], ghosts[i])) {
+      if (!motions[i].rotations) notes.add(`${panel.label || panel.name}: ${motions[i].rotations_unavailable || 'no rotations'}`);
+      else if (!library.available) notes.add(library.reason);
+      else figure.attachMeshes(library);
+    }
     scene.add(figure.group);
     return { panel, motion: motions[i], figure, offset: 0, visibleNow: true };
   });
+  state.meshNote = notes.size ? `G1 meshes unavailable: ${[...notes].join('; ')}` : '';
+  setText($('mesh-note'), state.meshNote);
   state.numFrames = Math.max(entry.num_frames, 1);
   $('scrub').max = String(state.numFrames - 1);
   $('caption').textContent = captionOf(entry);
@@ -773,6 +919,13 @@ function bindControls() {
   });
   $('follow').addEventListener('change', () => { state.follow = $('follow').checked; if (state.follow) showFrame(state.frame); });
   $('overlays').addEventListener('change', () => { state.overlays = $('overlays').checked; showFrame(state.frame); });
+  const applyVisibility = () => {
+    state.skeleton = $('skeleton').checked;
+    state.meshes = $('meshes').checked;
+    for (const f of state.figures) f.figure.setVisibility(state.skeleton, state.meshes);
+  };
+  $('skeleton').addEventListener('change', applyVisibility);
+  $('meshes').addEventListener('change', applyVisibility);
   $('search').addEventListener('input', applySearch);
   window.addEventListener('keydown', (event) => {
     if (event.target instanceof HTMLInputElement && event.target.type !== 'range' && event.target.type !== 'checkbox') return;
@@ -811,6 +964,6 @@ async function main() {
 const resetStats = () => { rafIntervals.length = 0; };
 window.viewer = {
   state, selectCase, setFrame, play: () => setPlaying(true), pause: () => setPlaying(false), stats, resetStats,
-  softwareWebGL: SOFTWARE_GL,
+  softwareWebGL: SOFTWARE_GL, loadG1Library,
 };
 main();
