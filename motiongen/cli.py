@@ -157,7 +157,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_view(args: argparse.Namespace) -> int:
     from motiongen.viz.server import serve
 
-    serve(args.root, host=args.host, port=args.port, open_browser=not args.no_browser, verbose=args.verbose)
+    serve(args.root, host=args.host, port=args.port, open_browser=not args.no_browser, verbose=args.verbose,
+          data_dir=args.source, cache_dir=args.cache)
     return 0
 
 
@@ -264,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8216, help="TCP port (default 8216; 0 picks a free one)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser, just print the address")
     p.add_argument("--verbose", action="store_true", help="log every request")
+    data_options(p)  # where the G1 meshes come from
     p.set_defaults(func=cmd_view)
 
     viz = sub.add_parser("viz", help="viewer files").add_subparsers(dest="viz_command", required=True)

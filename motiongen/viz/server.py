@@ -311,9 +311,10 @@ class ViewerHandler(BaseHTTPRequestHandler):
 
 
 def serve(root: str | Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, open_browser: bool = True,
-          verbose: bool = False) -> None:
-    """Serve ``root`` until interrupted (Ctrl-C); opens the page in a browser unless told not to."""
-    server = ViewerServer(root, host, port, verbose=verbose)
+          verbose: bool = False, data_dir: str | Path | None = None, cache_dir: str | Path | None = None) -> None:
+    """Serve ``root`` until interrupted (Ctrl-C); opens the page in a browser unless told not to.
+    ``data_dir``/``cache_dir``: where the G1 meshes are found (default: the archives' usual places)."""
+    server = ViewerServer(root, host, port, verbose=verbose, data_dir=data_dir, cache_dir=cache_dir)
     if not server.loopback_only:
         print(f"motiongen view: listening on {host}: anyone who can reach this machine can read {server.root}",
               file=sys.stderr)
