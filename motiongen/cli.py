@@ -25,7 +25,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         motion = _retargeted(motion, args.to, args)
     if args.fps is not None:
         motion = motion.resample(args.fps)
-    out = save_motion(motion, args.output, format=args.format)
+    out = save_motion(motion, args.output, format=args.format, clamp_limits=args.clamp_limits)
     print(f"wrote {out} ({motion.num_frames} frames at {motion.fps:g} fps, {motion.skeleton.num_joints} joints, "
           f"skeleton {motion.skeleton.name})")
     return 0
@@ -60,7 +60,7 @@ def cmd_retarget(args: argparse.Namespace) -> int:
     result = _retargeted(motion, args.to, args)
     if args.fps is not None:
         result = result.resample(args.fps)
-    out = save_motion(result, args.output, format=args.format)
+    out = save_motion(result, args.output, format=args.format, clamp_limits=args.clamp_limits)
     info = result.meta.get("retarget", {})
     details = [f"{result.num_frames} frames at {result.fps:g} fps", f"{motion.skeleton.name} -> {result.skeleton.name}"]
     if "scale" in info:
@@ -189,6 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="output file: .bvh, .npz (KIMODO layout, or AMASS with --format amass), .csv (G1)")
     p.add_argument("--to", metavar="SKELETON", help="retarget onto a registered skeleton, e.g. smplx22 or g1")
     p.add_argument("--format", help=formats_help)
+    p.add_argument("--clamp-limits", action="store_true",
+                   help="G1 .csv output: clamp hinge angles into their g1.xml ranges (KIMODO's real-robot projection) "
+                   "instead of refusing a motion that leaves them")
     p.add_argument("--fps", type=float, help="resample to this frame rate (slerp)")
     p.add_argument("--asf", help="skeleton file for an .amc input")
     p.add_argument("--joint-map", help="JSON {target_joint: source_joint} for a rig the registry does not know")
@@ -206,10 +209,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", required=True, metavar="SKELETON", help="target skeleton, e.g. smplx22, soma77 or g1")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output file (.bvh, .npz, .csv)")
     p.add_argument("--format", help=formats_help)
+    p.add_argument("--clamp-limits", action="store_true",
+                   help="G1 .csv output: clamp hinge angles into their g1.xml ranges (KIMODO's real-robot projection) "
+                   "instead of refusing a motion that leaves them")
     p.add_argument("--method", choices=("rotations", "positions"), default="rotations",
                    help="rotations (default: joint rotations carried over, twist kept) or positions (position-only IK "
                    "onto the scaled source joints, for diagnostics; twist is lost)")
-    p.add_argument("--joint-map", help="JSON {target_joint: source_joint} for a rig the registry does not know")
+    p.add_argument("--joint-map", help="JSON {target_joint: source_joint} for a rig the registry does not know "
+                   "(onto the G1: {smplx22_joint_name: source_joint}, the human landmarks the IK follows)")
     p.add_argument("--fps", type=float, help="resample the result to this frame rate (slerp)")
     p.add_argument("--asf", help="skeleton file for an .amc input")
     data_options(p)

@@ -151,3 +151,57 @@ def test_motion_with_nan_fails(bandai_walk, tmp_path, data_dir, cache_dir, capsy
                            capsys)
     assert code == 2 and "local_rot_mats" in err and "finite" in err and err.count("\n") == 1, err
     assert not out.exists()
+
+
+def test_generate_on_other_skeletons(tmp_path, data_dir, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("MOTIONGEN_DATA", str(data_dir))
+    folder = tmp_path / "soma"
+    code, printed, err = run_cli(["generate", "A person walks forward.", "--frames", "40", "--steps", "3", "--seed", "1",
+                                  "--skeleton", "soma77", "-o", str(folder)], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith("_")) == ["sample_00.bvh", "sample_00.npz"]
+    npz, bvh = load_motion(folder / "sample_00.npz"), load_motion(folder / "sample_00.bvh")
+    assert npz.skeleton.num_joints == bvh.skeleton.num_joints == 77 and npz.num_frames == 40
+    np.testing.assert_allclose(bvh.joint_positions(), npz.joint_positions(), atol=2e-3)  # float32 npz vs 6-decimal BVH
+
+    csv = tmp_path / "walk.csv"
+    code, printed, err = run_cli(["generate", "A person walks forward.", "--frames", "40", "--steps", "3", "--seed", "1",
+                                  "--skeleton", "g1", "-o", str(csv)], capsys)
+    assert code == 0, err
+    rows = np.loadtxt(csv, delimiter=",")
+    assert rows.shape == (40, 36)
+    # the robot walks the same way as the human it was retargeted from: forward is +x in MuJoCo's frame
+    human = load_motion(folder / "sample_00.npz").joint_positions()[:, 0]
+    assert np.sign(rows[-1, 0] - rows[0, 0]) == np.sign(human[-1, 2] - human[0, 2])
+
+
+def test_generate_csv_needs_the_g1(tmp_path, capsys) -> None:
+    out = tmp_path / "walk.csv"
+    code, _, err = run_cli(["generate", "A person walks.", "--frames", "20", "--steps", "2", "-o", str(out)], capsys)
+    assert code == 2 and "--skeleton g1" in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_out_of_range_g1_motion_is_refused_or_clamped(tmp_path, data_dir, cache_dir, capsys) -> None:
+    from motiongen.io.kimodo_npz import write_kimodo_npz
+    from motiongen.io.mujoco_csv import g1_motion_from_qpos
+    from motiongen.skeleton.registry import get_skeleton
+
+    g1 = get_skeleton("g1", data_dir, cache_dir)
+    hinges = list(g1.extras["hinges"])
+    knee = g1.extras["hinges"]["left_knee_skel"]
+    angles = np.linspace(0.5, knee["range"][1] + 0.4, 30)  # the last frames bend the knee past its limit
+    qpos = np.zeros((30, 36))
+    qpos[:, 2], qpos[:, 3] = 0.79, 1.0  # standing height, identity root quaternion (w first)
+    qpos[:, 7 + hinges.index("left_knee_skel")] = angles
+    source = tmp_path / "g1.npz"
+    write_kimodo_npz(g1_motion_from_qpos(qpos, g1), source)
+    out = tmp_path / "g1.csv"
+    code, _, err = run_cli(["convert", str(source), str(out), *data_args(data_dir, cache_dir)], capsys)
+    assert code == 2 and "left_knee" in err and "--clamp-limits" in err and not out.exists()
+    code, _, err = run_cli(["convert", str(source), str(out), "--clamp-limits", *data_args(data_dir, cache_dir)], capsys)
+    assert code == 0, err
+    rows = np.loadtxt(out, delimiter=",")
+    column = 7 + hinges.index("left_knee_skel")
+    assert rows[:, column].max() == pytest.approx(knee["range"][1])
+    np.testing.assert_allclose(rows[:10, column], angles[:10], atol=1e-6)  # in-range frames untouched

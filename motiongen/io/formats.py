@@ -92,11 +92,14 @@ def output_format(path: str | Path, format: str | None = None) -> str:  # noqa: 
     return format
 
 
-def save_motion(motion: Motion, path: str | Path, *, format: str | None = None) -> Path:  # noqa: A002
+def save_motion(motion: Motion, path: str | Path, *, format: str | None = None, clamp_limits: bool = False) -> Path:  # noqa: A002
     """Write ``motion`` to ``path`` in ``format`` (default from the extension, see the module table),
-    atomically (no partial file on failure); returns the path."""
+    atomically (no partial file on failure); returns the path. ``clamp_limits`` (``mujoco-csv`` only):
+    project G1 hinges that leave their range into it instead of refusing the motion."""
     path = Path(path)
     chosen = output_format(path, format)
+    if clamp_limits and chosen != "mujoco-csv":
+        raise InputError("clamping to joint limits applies to G1 .csv output only", field="clamp_limits")
     path.parent.mkdir(parents=True, exist_ok=True)
     if chosen == "bvh" and motion.skeleton.name in ("soma30", "soma77"):
         from motiongen.io.soma_bvh import write_soma_bvh
@@ -116,7 +119,7 @@ def save_motion(motion: Motion, path: str | Path, *, format: str | None = None) 
     if chosen == "mujoco-csv":
         from motiongen.io.mujoco_csv import write_mujoco_csv
 
-        write_mujoco_csv(motion, path)
+        write_mujoco_csv(motion, path, clamp=clamp_limits)
         return path
     from motiongen.io.kimodo_npz import write_kimodo_npz
 

@@ -95,6 +95,8 @@ CANONICAL_MAPS: dict[str, dict[str, str]] = {
 }
 CANONICAL_MAPS["soma77"] = CANONICAL_MAPS["soma30"]
 CANONICAL_MAPS["hdm05"] = CANONICAL_MAPS["cmu31"]
+#: Joints of each registered rig (``cmu31`` and ``hdm05`` share names and count: the first wins).
+RIG_JOINT_COUNTS = {"smplx22": 22, "soma30": 30, "soma77": 77, "bandai22": 22, "cmu31": 31, "hdm05": 31}
 
 #: Source segments shorter than this carry no usable direction (e.g. CMU clavicles start at the
 #: same point as the neck).
@@ -111,8 +113,7 @@ def identify_rig(skeleton: Skeleton) -> str | None:
         return skeleton.name
     names = set(skeleton.joint_names)
     for rig, table in CANONICAL_MAPS.items():
-        count = int(rig[-2:]) if rig[-2:].isdigit() else None
-        if set(table.values()) <= names and (count is None or count == skeleton.num_joints):
+        if set(table.values()) <= names and RIG_JOINT_COUNTS[rig] == skeleton.num_joints:
             return rig
     return None
 
