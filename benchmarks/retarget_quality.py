@@ -10,7 +10,8 @@ joint limits onto the G1), and, for the human targets, also with the position-on
   the source's, in the world (floor at y = 0); mean over frames, joints and clips;
 - **foot skate (m/s)**: :func:`motiongen.metrics.quality.foot_skate_from_height` of the source and of the
   scale-normalised result (mean toe speed while the toe is on the floor);
-- **lowest foot (cm)**: the lowest foot joint over all frames, scale-normalised (below 0 is in the floor);
+- **lowest foot (cm)**: the lowest foot joint over all frames, of the source and of the scale-normalised
+  result (below 0 is in the floor; clips that lie or kneel reach lower than the 5th-percentile floor);
 - **G1 joint-limit violations**: hinge angles outside the ``g1.xml`` range by more than float
   round-off (1e-9 rad), over all frames (must be 0), and the G1 IK's own mean distance to its
   targets (the human's joints scaled per limb and widened to the robot's hips, so not the same

@@ -431,6 +431,26 @@ def _ablation_verdict(result: dict) -> str:
             "spread between seeds was not measured).")
 
 
+def retarget_quality_block() -> str:
+    from motiongen.evaluation.retargeting import retarget_table
+
+    r = _load("retarget_quality.json")
+    return "\n".join([
+        f"Retargeting quality (`python benchmarks/retarget_quality.py`): the {r['clips']} {r['split']}-split clips of "
+        f"the dataset ({r['source_skeleton']}, first {r['max_frames']} frames, {r['frames']} frames in all) onto each "
+        f"rig; {_machine(r)}. End-effector error: wrists, ankles and head (the G1 has no head) of the result, divided "
+        "by the leg-length scale, against the source's, in the world; foot skate: mean toe speed while on the floor "
+        "(source -> scale-normalised result); lowest foot: the lowest foot joint over all frames and clips (clips "
+        "that kneel or lie go below the floor set at the 5th percentile); G1 IK: joint-limited IK; joint-limit "
+        "violations: G1 hinge angles outside their `g1.xml` range on any frame (must be 0). The rotation-aware "
+        "rows keep the source's joint rotations, so rigs that place joints differently (SOMA's shoulders, "
+        "Bandai's hips) move their hands and feet by the difference; the position rows solve for positions and lose "
+        "twist.",
+        "",
+        retarget_table(r),
+    ])
+
+
 BLOCKS = {
     "dataset-stats": dataset_block,
     "benchmarks": benchmarks_block,
@@ -443,6 +463,7 @@ BLOCKS = {
     "eval-inbetween": eval_inbetween_block,
     "smog-ablation": smog_ablation_block,
     "viewer-fps": viewer_fps_block,
+    "retarget-quality": retarget_quality_block,
     "gifs": gifs_block,
 }
 

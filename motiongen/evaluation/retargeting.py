@@ -71,6 +71,7 @@ def score(source: Motion, result: Motion) -> dict[str, float]:
         "skate_source": foot_skate_from_height(src, source.skeleton, source.fps),
         "skate_result": foot_skate_from_height(out, result.skeleton, result.fps),
         "lowest_foot_cm": float(100 * out[:, feet, 1].min()),
+        "lowest_foot_source_cm": float(100 * src[:, source.skeleton.foot_joint_indices, 1].min()),
     }
 
 
@@ -103,11 +104,12 @@ def retarget_quality_rows(clips: list[Motion], targets: list[str], positions_fal
                 print(file=sys.stderr)
             row = {
                 "target": target,
-                "method": method,
+                "method": "ik" if target == "g1" else method,
                 "ee_error_cm": float(np.mean([c["ee_error_cm"] for c in per_clip])),
                 "skate_source": float(np.mean([c["skate_source"] for c in per_clip])),
                 "skate_result": float(np.mean([c["skate_result"] for c in per_clip])),
                 "lowest_foot_cm": float(min(c["lowest_foot_cm"] for c in per_clip)),
+                "lowest_foot_source_cm": float(min(c["lowest_foot_source_cm"] for c in per_clip)),
                 "seconds_per_clip": seconds / len(clips),
             }
             if target == "g1":
@@ -121,7 +123,7 @@ def retarget_quality_rows(clips: list[Motion], targets: list[str], positions_fal
 def retarget_table(result: dict) -> str:
     """The rows of a ``retarget_quality`` result as a markdown table."""
     lines = [
-        ("| target | method | end-effector error (cm) | foot skate source -> result (m/s) | lowest foot (cm) "
+        ("| target | method | end-effector error (cm) | foot skate source -> result (m/s) | lowest foot source -> result (cm) "
          "| G1 joint-limit violations | s per clip |"),
         "|---|---|---|---|---|---|---|",
     ]
@@ -131,6 +133,6 @@ def retarget_table(result: dict) -> str:
             limits = f"{row['joint_limit_violations']} (IK target error {row['ik_target_error_cm']:.1f} cm)"
         lines.append(
             f"| {row['target']} | {row['method']} | {row['ee_error_cm']:.1f} | {row['skate_source']:.3f} -> "
-            f"{row['skate_result']:.3f} | {row['lowest_foot_cm']:.1f} | {limits} | {row['seconds_per_clip']:.2f} |"
+            f"{row['skate_result']:.3f} | {row['lowest_foot_source_cm']:.1f} -> {row['lowest_foot_cm']:.1f} | {limits} | {row['seconds_per_clip']:.2f} |"
         )
     return "\n".join(lines)
