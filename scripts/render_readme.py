@@ -376,7 +376,8 @@ def gifs_block() -> str:
         cells.append(f"![{what}](docs/media/{g['file']})<br>{what} (model `{g['model_hash'][:8]}`)")
     return "\n".join([
         "Output of the shipped models as generated (`python scripts/render_readme_gifs.py`: fixed seeds, drawn by "
-        "`motiongen render`; the orange line in the waypoints case is the root path):",
+        "`motiongen render`; the orange line in the waypoints case is the root path; the G1 is drawn as its joint "
+        "skeleton):",
         "",
         "| | |",
         "|---|---|",

@@ -1,4 +1,5 @@
-"""Render the README's pictures: the shipped models' output for a few prompts and a constrained case.
+"""Render the README's pictures: the shipped models' output for a few prompts, a constrained case and
+a motion retargeted onto the Unitree G1.
 
 Everything is generated here, with fixed seeds, by the shipped models (``motiongen/kimodo-smplx``,
 ``motiongen/smog-smplx``), and drawn by ``motiongen render`` (:func:`motiongen.viz.render.render_motion`);
@@ -23,6 +24,7 @@ CASES = (
     ("kimodo_wave", "motiongen/kimodo-smplx", "a person waves the right hand.", 120, None),
     ("kimodo_jump", "motiongen/kimodo-smplx", "a person jumps.", 90, None),
     ("kimodo_waypoints", "motiongen/kimodo-smplx", "a person walks along a curve.", 150, "waypoints"),
+    ("kimodo_wave_g1", "motiongen/kimodo-smplx", "a person waves the right hand.", 120, "retargeted to the G1"),
     ("smog_walk", "motiongen/smog-smplx", "a person walks forward.", 60, None),
 )
 SEED = 0
@@ -52,7 +54,15 @@ def main() -> int:
             out = pipe.text_to_motion(prompt, num_frames=frames, seed=SEED)
             caption = prompt
         motion = out.motions()[0]
-        path = render_motion(motion, MEDIA / f"{stem}.gif", caption=f"{model}: {caption}", trace=task is not None, **SIZE)
+        if task == "retargeted to the G1":  # needs the archives (the G1 rig)
+            from motiongen.retarget.registered import retarget_to
+
+            robot = retarget_to(motion, "g1")
+            path = render_motion([motion, robot], MEDIA / f"{stem}.gif", height=SIZE["height"],
+                                 caption=[f"{model}: {caption}", "retargeted to the Unitree G1 (joint-limited IK)"])
+        else:
+            path = render_motion(motion, MEDIA / f"{stem}.gif", caption=f"{model}: {caption}", trace=task is not None,
+                                 **SIZE)
         records.append({"file": path.name, "model": model, "model_hash": folder_digest(resolve_model(model)),
                         "prompt": prompt, "frames": frames, "seed": SEED, "task": task, "bytes": path.stat().st_size})
         print(f"wrote {path} ({path.stat().st_size / 1e3:.0f} kB)")
