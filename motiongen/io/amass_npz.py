@@ -25,7 +25,6 @@ two rest pelvises (millimetres to a few centimetres).
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ import numpy as np
 from motiongen.errors import InputError
 from motiongen.geometry import axis_angle_to_matrix, matrix_to_axis_angle
 from motiongen.io.atomic import atomic_write
+from motiongen.io.npz import load_npz_arrays
 from motiongen.motion.motion import Motion
 from motiongen.skeleton.kimodo_assets import (
     SMPLX22_JOINTS,
@@ -264,20 +264,7 @@ def _smplx_rig(skeleton: Skeleton | None, assets_dir: str | Path | None) -> Skel
 
 
 def _load_arrays(path: Path) -> dict[str, np.ndarray]:
-    if not path.is_file():
-        raise InputError("file not found", path=path)
-    unreadable = (ValueError, OSError, EOFError, zipfile.BadZipFile)
-    try:
-        data = np.load(path, allow_pickle=False)
-    except unreadable as exc:
-        raise InputError(f"not a readable .npz archive ({exc})", path=path) from None
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise InputError("holds a single array; expected an AMASS .npz archive of named arrays", path=path)
-    try:
-        with data:
-            return {key: data[key] for key in data.files}
-    except unreadable as exc:  # members are read lazily: a damaged or pickled member fails here
-        raise InputError(f"not a readable .npz archive ({exc})", path=path) from None
+    return load_npz_arrays(path, "an AMASS .npz archive of named arrays")
 
 
 def _numbers(arrays: Mapping[str, np.ndarray], key: str, path: Path) -> np.ndarray:

@@ -19,14 +19,15 @@ on any rig reads back on its own skeleton; KIMODO's readers ignore the extra key
 from __future__ import annotations
 
 import json
-import zipfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
-from motiongen.io.atomic import atomic_write
 from motiongen.errors import InputError
+from motiongen.io.atomic import atomic_write
+from motiongen.io.npz import load_npz_arrays
 from motiongen.motion.motion import Motion
 from motiongen.skeleton.kimodo_assets import (
     KIMODO_RIG_BY_JOINT_COUNT,
@@ -92,20 +93,7 @@ def _array(arrays: Mapping[str, np.ndarray], key: str, path: Path, required: boo
 
 
 def _load_arrays(path: Path) -> dict[str, np.ndarray]:
-    if not path.is_file():
-        raise InputError("file not found", path=path)
-    unreadable = (ValueError, OSError, EOFError, zipfile.BadZipFile)
-    try:
-        data = np.load(path, allow_pickle=False)
-    except unreadable as exc:
-        raise InputError(f"not a readable .npz archive ({exc})", path=path) from None
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise InputError("holds a single array; expected a KIMODO .npz archive of named arrays", path=path)
-    try:
-        with data:
-            return {k: data[k] for k in data.files}
-    except unreadable as exc:  # members are read lazily: a damaged member fails here
-        raise InputError(f"not a readable .npz archive ({exc})", path=path) from None
+    return load_npz_arrays(path, "a KIMODO .npz archive of named arrays")
 
 
 def read_kimodo_npz(
@@ -211,7 +199,11 @@ def soma30_to_soma77(motion: Motion, assets_dir: str | Path | None = None, *, sk
 
 def _root_features(motion: Motion, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``smooth_root_pos [T, 3]``, ``global_root_heading [T, 2]`` (cos, sin) and contacts ``[T, 4]``."""
-    from motiongen.motion.kimodo_features import foot_contacts_from_positions, root_heading, smooth_root_position
+    from motiongen.motion.kimodo_features import (
+        foot_contacts_from_positions,
+        root_heading,
+        smooth_root_position,
+    )
 
     pelvis = positions[:, 0]
     smooth_xz = smooth_root_position(pelvis[:, [0, 2]])

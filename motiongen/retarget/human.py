@@ -195,6 +195,16 @@ def check_finite_motion(motion: Motion) -> None:
     )
 
 
+def _anchors(source: Skeleton, target: Skeleton, joint_map: Mapping[str, str] | None) -> tuple[dict[str, str], np.ndarray]:
+    """The joint map (default: through the canonical names) and, per target joint, its source joint
+    index ``[J_tgt]`` (-1: unmapped)."""
+    joint_map = dict(joint_map) if joint_map is not None else joint_map_between(source, target)
+    anchor = np.full(target.num_joints, -1)
+    for tgt_joint, src_joint in joint_map.items():
+        anchor[target.index(tgt_joint)] = source.index(src_joint)
+    return joint_map, anchor
+
+
 def _mapped_descendants(target: Skeleton, mapped: np.ndarray) -> list[list[int]]:
     """For each joint, the nearest mapped joints below it (looking through unmapped ones)."""
     children = target.children
@@ -263,10 +273,7 @@ def retarget(
     """
     check_finite_motion(motion)
     source = motion.skeleton
-    joint_map = dict(joint_map) if joint_map is not None else joint_map_between(source, target)
-    anchor = np.full(target.num_joints, -1)
-    for tgt_joint, src_joint in joint_map.items():
-        anchor[target.index(tgt_joint)] = source.index(src_joint)
+    joint_map, anchor = _anchors(source, target, joint_map)
     mapped = anchor >= 0
     descendants = _mapped_descendants(target, mapped)
     rest = target.rest_positions()
@@ -344,10 +351,7 @@ def retarget_positions(
     """
     check_finite_motion(motion)
     source = motion.skeleton
-    joint_map = dict(joint_map) if joint_map is not None else joint_map_between(source, target)
-    anchor = np.full(target.num_joints, -1)
-    for tgt_joint, src_joint in joint_map.items():
-        anchor[target.index(tgt_joint)] = source.index(src_joint)
+    joint_map, anchor = _anchors(source, target, joint_map)
     placer, placer_offset = root_placement(target, anchor >= 0)
     scale = leg_scale(source, target, joint_map)
     goals = motion.joint_positions()[:, np.maximum(anchor, 0)] * scale  # [T, J_tgt, 3]; rows of unmapped joints unused

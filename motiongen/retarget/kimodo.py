@@ -17,7 +17,6 @@ also writes the result with its layout tag (:func:`write_motion_135_npz`).
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 from typing import ClassVar
 
@@ -26,6 +25,7 @@ import numpy as np
 from motiongen.errors import InputError
 from motiongen.io.atomic import atomic_write
 from motiongen.io.kimodo_npz import read_kimodo_npz
+from motiongen.io.npz import load_npz_arrays
 from motiongen.motion.motion import Motion
 from motiongen.motion.motion_135 import (
     MOTION_135_DIM,
@@ -193,20 +193,7 @@ def read_motion_135_npz(path: str | Path) -> np.ndarray:
     layout of their own, and C6/R6 data read as I6 decode to plausible, wrong rotations.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError("file not found", path=path)
-    unreadable = (ValueError, OSError, EOFError, zipfile.BadZipFile)
-    try:
-        data = np.load(path, allow_pickle=False)
-    except unreadable as exc:
-        raise InputError(f"not a readable .npz archive ({exc})", path=path) from None
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise InputError("holds a single array; expected an .npz archive with 'motion_135' and 'rot6d_layout'", path=path)
-    try:
-        with data:
-            arrays = {k: data[k] for k in data.files}
-    except unreadable as exc:
-        raise InputError(f"not a readable .npz archive ({exc})", path=path) from None
+    arrays = load_npz_arrays(path, "an .npz archive with 'motion_135' and 'rot6d_layout'")
     for key in (MOTION_135_KEY, LAYOUT_KEY):
         if key not in arrays:
             raise InputError(f"lacks '{key}'; keys present: {', '.join(sorted(arrays)) or 'none'}", path=path, field=key)
