@@ -284,6 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
     from motiongen.viz.render import add_render_parser
 
     add_render_parser(sub)
+
+    from motiongen.features.export import add_export_features_parser
+
+    add_export_features_parser(sub)
     return parser
 
 
