@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from motiongen import __version__
 from motiongen.errors import InputError, MotiongenError
@@ -31,7 +31,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
-def _retargeted(motion, target: str, args: argparse.Namespace):  # noqa: ANN001, ANN202 (Motion; lazy imports)
+def _retargeted(motion, target: str, args: argparse.Namespace):
     from motiongen.retarget.registered import retarget_to
     from motiongen.skeleton.registry import get_skeleton
 
@@ -173,6 +173,39 @@ def cmd_viz_manifest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_features(args: argparse.Namespace) -> int:
+    from motiongen.features.export import export_features_command
+
+    return export_features_command(args)
+
+
+def add_export_features_parser(sub: Any) -> argparse.ArgumentParser:
+    """Add ``export-features`` (:mod:`motiongen.features.export`, imported when the command runs)."""
+    p = sub.add_parser(
+        "export-features",
+        help="convert a folder of motions to evaluator features (hml263, ms272, motion135)",
+        description="Convert every .npz / .bvh motion under IN_DIR to HumanML3D-263, MotionStreamer-272 or SMPL "
+        "motion_135 features: one float32 .npy per motion at the same relative path under OUT_DIR, plus "
+        "OUT_DIR/features.json (format, fps, 6D layout, body, files). Motions on other human rigs are retargeted "
+        "onto smplx22 first.",
+    )
+    p.add_argument("input_dir", metavar="IN_DIR", help="folder of motion files (.npz KIMODO/AMASS, .bvh), searched recursively")
+    p.add_argument("--format", required=True, metavar="FORMAT",
+                   help="hml263 (20 fps, [T-1, 263], C6), ms272 (30 fps, [T, 272], R6) or motion135 (30 fps, [T, 135], I6)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="output folder")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.add_argument("--source", help="folder with the motion archives, for retargeting (default $MOTIONGEN_DATA or ../shared/data)")
+    p.add_argument("--cache", help="cache folder (default $MOTIONGEN_CACHE or ~/.cache/motiongen)")
+    p.set_defaults(func=cmd_export_features)
+
+    def one_line_error(message: str) -> None:
+        # a user mistake is one line, as everywhere else in the CLI
+        p.exit(2, f"motiongen: error: export-features: {message} (see motiongen export-features --help)\n")
+
+    p.error = one_line_error  # type: ignore[method-assign]
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="motiongen", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"motiongen {__version__}")
@@ -284,8 +317,6 @@ def build_parser() -> argparse.ArgumentParser:
     from motiongen.viz.render import add_render_parser
 
     add_render_parser(sub)
-
-    from motiongen.features.export import add_export_features_parser
 
     add_export_features_parser(sub)
     return parser

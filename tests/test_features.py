@@ -5,7 +5,6 @@ of real Bandai clips for 263 and MotionStreamer-272, the 272 properties the refe
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import shutil
@@ -14,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from motiongen.errors import InputError, MotiongenError
+from motiongen.cli import main
+from motiongen.errors import InputError
 from motiongen.features import (
     hml263_canonical_positions,
     hml263_rotations_to_positions,
@@ -35,7 +35,6 @@ from motiongen.features.common import (
 )
 from motiongen.features.export import (
     MANIFEST_NAME,
-    add_export_features_parser,
     export_features,
     read_features_manifest,
 )
@@ -389,31 +388,19 @@ def test_export_features_errors_name_the_problem(motion_folder, tmp_path, data_d
     assert not (tmp_path / "out_clash").exists()
 
 
-def _local_cli(argv: list[str]) -> int:
-    """What ``motiongen.cli.main`` does with a subcommand: parse, run, one line and exit 2 on user error."""
-    parser = argparse.ArgumentParser(prog="motiongen")
-    add_export_features_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except MotiongenError as exc:
-        print(f"motiongen: error: {exc}")
-        return 2
-
-
 def test_export_features_command_line(motion_folder, tmp_path, data_dir, cache_dir, capsys) -> None:
     data = ["--source", str(data_dir), "--cache", str(cache_dir)]
     out = tmp_path / "cli_out"
-    code = _local_cli(["export-features", "--format", "hml263", str(motion_folder), "-o", str(out), *data])
+    code = main(["export-features", "--format", "hml263", str(motion_folder), "-o", str(out), *data])
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert "wrote 3 hml263 files" in printed and "1 retargeted" in printed
     assert read_features_manifest(out)["rot6d_layout"] == "C6"
 
-    assert _local_cli(["export-features", "--format", "h263", str(motion_folder), "-o", str(tmp_path / "x"), *data]) == 2
-    assert capsys.readouterr().out.strip().endswith("unknown feature format 'h263'; known: hml263, ms272, motion135")
+    assert main(["export-features", "--format", "h263", str(motion_folder), "-o", str(tmp_path / "x"), *data]) == 2
+    assert capsys.readouterr().err.strip().endswith("unknown feature format 'h263'; known: hml263, ms272, motion135")
     with pytest.raises(SystemExit) as info:  # a missing option: one line, exit 2, as the other subcommands
-        _local_cli(["export-features", str(motion_folder), "-o", str(tmp_path / "x")])
+        main(["export-features", str(motion_folder), "-o", str(tmp_path / "x")])
     assert info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--format" in err[0]
@@ -421,11 +408,6 @@ def test_export_features_command_line(motion_folder, tmp_path, data_dir, cache_d
 
 
 def test_export_features_through_main(motion_folder, tmp_path, data_dir, cache_dir, capsys) -> None:
-    from motiongen.cli import build_parser, main
-
-    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    if "export-features" not in commands.choices:
-        pytest.skip("motiongen.cli does not register export-features yet (add_export_features_parser)")
     out = tmp_path / "main_out"
     code = main(["export-features", "--format", "ms272", str(motion_folder), "-o", str(out),
                  "--source", str(data_dir), "--cache", str(cache_dir), "--no-progress"])

@@ -276,30 +276,3 @@ def export_features_command(args: argparse.Namespace) -> int:
         f"{Path(args.output) / MANIFEST_NAME}"
     )
     return 0
-
-
-def add_export_features_parser(sub: Any) -> argparse.ArgumentParser:
-    """Add the ``export-features`` subcommand to ``sub`` (an ``add_subparsers`` result)."""
-    p = sub.add_parser(
-        "export-features",
-        help="convert a folder of motions to evaluator features (hml263, ms272, motion135)",
-        description="Convert every .npz / .bvh motion under IN_DIR to HumanML3D-263, MotionStreamer-272 or SMPL "
-        "motion_135 features: one float32 .npy per motion at the same relative path under OUT_DIR, plus "
-        "OUT_DIR/features.json (format, fps, 6D layout, body, files). Motions on other human rigs are retargeted "
-        "onto smplx22 first.",
-    )
-    p.add_argument("input_dir", metavar="IN_DIR", help="folder of motion files (.npz KIMODO/AMASS, .bvh), searched recursively")
-    p.add_argument("--format", required=True, metavar="FORMAT",
-                   help="hml263 (20 fps, [T-1, 263], C6), ms272 (30 fps, [T, 272], R6) or motion135 (30 fps, [T, 135], I6)")
-    p.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="output folder")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    p.add_argument("--source", help="folder with the motion archives, for retargeting (default $MOTIONGEN_DATA or ../shared/data)")
-    p.add_argument("--cache", help="cache folder (default $MOTIONGEN_CACHE or ~/.cache/motiongen)")
-    p.set_defaults(func=export_features_command)
-
-    def one_line_error(message: str) -> None:
-        # a user mistake is one line, as everywhere else in the CLI
-        p.exit(2, f"motiongen: error: export-features: {message} (see motiongen export-features --help)\n")
-
-    p.error = one_line_error  # type: ignore[method-assign]
-    return p
