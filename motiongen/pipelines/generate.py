@@ -50,6 +50,14 @@ MuJoCo qpos rows, a folder gets ``sample_00.csv`` too):
 prompt, no constraints or tasks, deterministic (``--seed``, ``--steps`` and the guidance options
 have no effect on it), default length its 60-frame training window.
 
+Batch generation (:mod:`motiongen.pipelines.batch`): every case of a JSONL file into a folder,
+resumable, the cases shared among ``torchrun`` ranks; the options above are the cases' defaults
+(one ``--frames`` / ``--duration`` value; ``--seed`` is the base of the seeds of cases without one),
+PROMPT, ``--constraints`` and the task options are refused (constraints go in the file):
+
+    motiongen generate --batch cases.jsonl -o out/ --steps 50
+    torchrun --nproc_per_node=2 -m motiongen.cli generate --batch cases.jsonl -o out/
+
 Numbers are parsed here rather than by argparse so that every mistake is one
 ``motiongen: error: ...`` line (exit 2), and everything that can be checked before the model runs
 is checked first (files parsed, motions read, frame numbers checked when ``--frames`` is given);
@@ -92,7 +100,7 @@ def add_generate_parser(sub: Any) -> argparse.ArgumentParser:
         description="Generate motion from text. Several prompts make one motion that goes through them in turn. "
         "Constraints (--constraints) or one task (--inbetween, --stitch, --prepend, --path, --waypoints) control it.",
     )
-    p.add_argument("prompts", nargs="+", metavar="PROMPT", help="motion description(s)")
+    p.add_argument("prompts", nargs="*", metavar="PROMPT", help="motion description(s) (none with --batch)")
     length = p.add_mutually_exclusive_group()
     length.add_argument(
         "--frames", nargs="+", metavar="N",
@@ -119,10 +127,22 @@ def add_generate_parser(sub: Any) -> argparse.ArgumentParser:
         "human rigs are retargeted with their joint rotations, the Unitree G1 by IK within its joint limits "
         "(then .csv writes MuJoCo qpos rows); needs the data archives ($MOTIONGEN_DATA or ../shared/data)",
     )
+    # PROMPT and -o are checked in generate_command (PROMPT is optional with --batch), with argparse's message
     p.add_argument(
-        "-o", "--output", required=True, metavar="OUT",
+        "-o", "--output", metavar="OUT",
         help="output .npz (KIMODO layout), .bvh, or a folder (both per sample, plus the viewer's _manifest.json: "
         "motiongen view FOLDER); several samples of x.npz go to x/x_00.npz, ...",
+    )
+    batch = p.add_argument_group("batch generation")
+    batch.add_argument(
+        "--batch", metavar="FILE.jsonl",
+        help="generate every case of a JSONL file (one {\"id\", \"prompt\" | \"prompts\", \"frames\", \"seed\", "
+        "\"constraints\", \"num_samples\", \"steps\"} object per line; the options here are the defaults) into the "
+        "folder -o; resumable (done cases are skipped); under torchrun the cases are shared among the ranks",
+    )
+    batch.add_argument(
+        "--progress-all-ranks", action="store_true",
+        help="with --batch under torchrun: a progress bar on every rank (default: rank 0 only)",
     )
     control = p.add_argument_group("kinematic control")
     control.add_argument(
@@ -155,7 +175,7 @@ def add_generate_parser(sub: Any) -> argparse.ArgumentParser:
         help="pass the smooth root through (x, z) at FRAME; separate several with spaces or ';' "
         "(repeat the option as --waypoints=-1,2@30 for a negative x)",
     )
-    p.set_defaults(func=generate_command)
+    p.set_defaults(func=generate_command, generate_parser=p)
 
     def one_line_error(message: str) -> None:
         # argparse would print the whole usage first; a user error is one line here, as elsewhere
@@ -354,6 +374,16 @@ def generate_command(args: argparse.Namespace) -> int:
     from motiongen.pipelines.kimodo import check_device, resolve_cfg, transition_length
     from motiongen.pipelines.output import check_writable, output_paths
 
+    missing = [name for name, absent in (("PROMPT", not args.prompts and args.batch is None),
+                                          ("-o/--output", args.output is None)) if absent]
+    if missing:
+        parser = getattr(args, "generate_parser", None)
+        message = f"the following arguments are required: {', '.join(missing)}"
+        if parser is None:
+            raise InputError(message, field=missing[0])
+        parser.error(message)
+    if args.batch is not None:
+        return batch_command(args)
     prompts = list(args.prompts)
     for k, prompt in enumerate(prompts):
         if not any(ch.isalnum() for ch in prompt):
@@ -543,6 +573,93 @@ def generate_command(args: argparse.Namespace) -> int:
     how = "deterministic, no seed" if deterministic else f"seed {out.info['seed']}"
     for path in written:
         print(f"wrote {path} ({out.num_frames} frames at {out.fps:g} fps, {how})")
+    return 0
+
+
+def batch_command(args: argparse.Namespace) -> int:
+    """Run ``motiongen generate --batch FILE.jsonl -o DIR`` (:mod:`motiongen.pipelines.batch`): the
+    command's options are every case's defaults; returns the exit status."""
+    from motiongen.pipelines.batch import (
+        BatchOptions,
+        pipeline_fingerprint,
+        read_batch_file,
+        run_batch,
+        shard_from_env,
+    )
+    from motiongen.pipelines.checks import MAX_SEED
+    from motiongen.pipelines.kimodo import check_device, resolve_cfg
+    from motiongen.pipelines.output import FILE_SUFFIXES
+
+    if args.prompts:
+        raise InputError("give the prompts in the batch file, not on the command line, with --batch", field="PROMPT")
+    given = [option for option in TASK_OPTIONS if getattr(args, option[2:]) is not None]
+    if args.constraints is not None:
+        given.insert(0, "--constraints")
+    if given:
+        raise InputError(f"{given[0]} cannot be combined with --batch; give a case's constraints in the batch file "
+                         "(\"constraints\": \"file.json\")", field=given[0])
+    output = Path(args.output)
+    if output.suffix.lower() in FILE_SUFFIXES or (output.exists() and not output.is_dir()):
+        raise InputError("--batch writes a folder (OUT/<id>.npz, .bvh, the viewer's manifest); give a folder",
+                         path=output, field="output")
+    frames = seconds = None
+    if args.frames is not None or args.duration is not None:
+        values = args.frames if args.frames is not None else args.duration
+        field = "--frames" if args.frames is not None else "--duration"
+        if len(values) != 1:
+            raise InputError(f"with --batch give one default length (per prompt), got {len(values)}; per-case lengths "
+                             "go in the batch file (\"frames\")", field=field)
+        if args.frames is not None:
+            frames = _int(values[0], field, 1)
+        else:
+            seconds = _float(values[0], field)
+            if seconds <= 0:
+                raise InputError(f"must be a positive number of seconds, got {seconds:g}", field=field)
+    weights = None if args.cfg_weight is None else [_float(w, "--cfg-weight") for w in args.cfg_weight]
+    if weights is not None and len(weights) > 2:
+        raise InputError(f"give 1 or 2 weights, got {len(weights)}", field="--cfg-weight")
+    cfg = resolve_cfg(None, args.cfg_type, weights) if args.cfg_type is not None or weights is not None else None
+    root_margin = None
+    if args.root_margin is not None:
+        root_margin = _float(args.root_margin, "--root-margin")
+        if root_margin < 0:
+            raise InputError(f"must be a distance >= 0 in metres, got '{args.root_margin}'", field="--root-margin")
+    impute = None
+    if args.impute is not None:
+        impute = _float(args.impute, "--impute")
+        if not 0.0 <= impute <= 1.0:
+            raise InputError(f"must be a share of steps in [0, 1], got '{args.impute}'", field="--impute")
+    num_samples = _int(args.num_samples, "--num-samples", 1)
+    base_seed = 0 if args.seed is None else _int(args.seed, "--seed", 0, MAX_SEED)
+    steps = _int(args.steps, "--steps", 1)
+    cases = read_batch_file(args.batch)  # every line checked before the model loads
+    rank, world = shard_from_env()
+    device = check_device(args.device)
+    if device.type == "cuda" and device.index is None and world > 1:
+        import os
+
+        import torch
+
+        # one GPU per rank on a node, as the trainers place them
+        local_rank = int(os.environ.get("LOCAL_RANK", rank))
+        device = check_device(f"cuda:{local_rank % max(1, torch.cuda.device_count())}")
+    if args.skeleton is not None:
+        from motiongen.skeleton.registry import get_skeleton
+
+        get_skeleton(args.skeleton)  # the rig's assets are there before any work
+
+    from motiongen.pipelines.loading import load_pipeline
+
+    pipe = load_pipeline(args.model, device=device)
+    if seconds is not None:
+        frames = max(1, round(seconds * pipe.fps))
+    options = BatchOptions(frames=frames, seed=base_seed, num_samples=num_samples, steps=steps, cfg=cfg,
+                           postprocess=args.postprocess, root_margin=root_margin, impute=impute, skeleton=args.skeleton)
+    report = run_batch(pipe, cases, output, shard=(rank, world), options=options, model_hash=pipeline_fingerprint(pipe),
+                       progress="all" if args.progress_all_ranks else True)
+    prefix = f"rank {rank}: " if world > 1 else ""
+    print(f"{prefix}{len(report.generated)} case(s) generated, {len(report.skipped)} already done"
+          + (f"; wrote {report.manifest}" if report.manifest is not None else ""), flush=True)
     return 0
 
 
