@@ -173,6 +173,49 @@ def cmd_viz_manifest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_convert_checkpoint(args: argparse.Namespace) -> int:
+    from motiongen.pipelines.convert_checkpoint import cmd_convert_checkpoint as run
+
+    return run(args)
+
+
+def add_convert_checkpoint_parser(sub: Any) -> argparse.ArgumentParser:
+    """Add ``convert-checkpoint`` (:mod:`motiongen.pipelines.convert_checkpoint`, imported when it runs)."""
+    p = sub.add_parser(
+        "convert-checkpoint",
+        help="convert an official KIMODO checkpoint folder (config.yaml, model.safetensors, stats/) into a motiongen model",
+        description="Convert NVIDIA's official KIMODO checkpoint folder into a motiongen KIMODO model folder "
+        "(loadable with KIMODOPipeline.from_pretrained / motiongen generate --model). "
+        "Model names resolve loosely, as KIMODO's do (Kimodo-SOMA-RP-v1, Kimodo-G1-SEED-v1, ...; also e.g. soma, g1-seed).",
+    )
+    p.add_argument("--model-name", required=True, metavar="NAME", help="the released model, e.g. Kimodo-SOMA-RP-v1")
+    p.add_argument("--checkpoint-dir", required=True, metavar="DIR",
+                   help="official folder: config.yaml, model.safetensors, stats/motion/{global_root,local_root,body}/")
+    enc = p.add_mutually_exclusive_group(required=True)
+    enc.add_argument("--text-encoders-dir", metavar="DIR",
+                     help="KIMODO's TEXT_ENCODERS_DIR (McGill-NLP/LLM2Vec-Meta-Llama-3-8B-Instruct-mntp[-supervised]) "
+                     "or one LLM2Vec model folder; referenced, not copied")
+    enc.add_argument("--no-text-encoder", action="store_true",
+                     help="write only a reference to the text encoder (see --text-encoders-repo)")
+    p.add_argument("--text-encoders-repo", metavar="NAME_OR_PATH",
+                   help="with --no-text-encoder: the folder or repository to reference (default KIMODO's LLM2Vec MNTP model)")
+    p.add_argument("--out-dir", required=True, metavar="OUT", help="the model folder to write")
+    p.add_argument("--copy-mode", choices=("copy", "hardlink", "symlink"), default="copy",
+                   help="how the weights file is placed when it can be reused as is (default copy)")
+    p.add_argument("--verify", action="store_true",
+                   help="reload the result and compare it with a reference forward; exit 1 above 1e-05")
+    p.add_argument("--verify-frames", type=int, default=40, metavar="N", help="frames of the verification inputs (default 40)")
+    p.add_argument("--verify-steps", type=int, default=3, metavar="K", help="DDIM steps of the verification (default 3)")
+    p.add_argument("--verify-dtype", choices=("float64", "float32"), default="float64",
+                   help="precision both models run in for --verify (default float64: float32 rounding, amplified by "
+                   "the model, differs by ~1e-5 between correct implementations)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the verification inputs (default 0)")
+    p.add_argument("--source", help="folder with the data archives, for the skeleton (default $MOTIONGEN_DATA or ../shared/data)")
+    p.add_argument("--cache", help="cache folder (default $MOTIONGEN_CACHE or ~/.cache/motiongen)")
+    p.set_defaults(func=cmd_convert_checkpoint)
+    return p
+
+
 def cmd_export_features(args: argparse.Namespace) -> int:
     from motiongen.features.export import export_features_command
 
@@ -319,6 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_render_parser(sub)
 
     add_export_features_parser(sub)
+    add_convert_checkpoint_parser(sub)
     return parser
 
 

@@ -233,6 +233,10 @@ class KIMODOBundle:
         from safetensors.torch import load_file
 
         from motiongen.models.kimodo.config import DiffusionConfig, KimodoDenoiserConfig
+        from motiongen.models.kimodo.official import (
+            is_official_state_dict,
+            official_to_ours,
+        )
 
         root = resolve_model(name_or_path)
         index = _read_json(root / INDEX_FILE, INDEX_FILE)
@@ -264,6 +268,9 @@ class KIMODOBundle:
         except (SafetensorError, OSError) as exc:
             raise InputError(f"unreadable safetensors file ({exc})", path=weights_path) from None
         state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+        if is_official_state_dict(state):
+            # an official KIMODO model.safetensors reused as it is (motiongen convert-checkpoint)
+            state = official_to_ours(state, config, path=weights_path)
         card_path = root / CARD_FILE
         try:
             bundle = cls.create(
@@ -283,16 +290,33 @@ class KIMODOBundle:
         bundle.denoiser.to(check_device(device))
         return bundle
 
-    def save_pretrained(self, out_dir: str | os.PathLike[str], *, weights_dtype: str = "float32") -> Path:
+    def save_pretrained(
+        self,
+        out_dir: str | os.PathLike[str],
+        *,
+        weights_dtype: str = "float32",
+        weights_source: str | os.PathLike[str] | None = None,
+        weights_mode: str = "copy",
+    ) -> Path:
         """Write the bundle folder ``out_dir`` atomically (a temporary folder renamed into place).
 
         An existing bundle at ``out_dir`` is replaced as a whole. ``weights_dtype`` ``"float16"``
         halves the file (loading casts back to fp32). Returns ``out_dir``.
+
+        ``weights_source``: an existing weights file that :meth:`from_pretrained` reads as it is
+        (ours, or an official KIMODO ``model.safetensors``), placed as the denoiser weights by
+        ``weights_mode`` ``"copy"``, ``"hardlink"`` or ``"symlink"`` (absolute) instead of writing
+        the denoiser's tensors; ``weights_dtype`` then names its dtype (``"bfloat16"`` allowed).
         """
         from safetensors.torch import save_file
 
-        if weights_dtype not in _WEIGHT_DTYPES:
-            raise InputError(f"weights_dtype must be one of {', '.join(_WEIGHT_DTYPES)}", field="weights_dtype")
+        allowed = _WEIGHT_DTYPES if weights_source is None else (*_WEIGHT_DTYPES, "bfloat16", "mixed")
+        if weights_dtype not in allowed:
+            raise InputError(f"weights_dtype must be one of {', '.join(allowed)}", field="weights_dtype")
+        if weights_mode not in WEIGHTS_MODES:
+            raise InputError(f"weights_mode must be one of {', '.join(WEIGHTS_MODES)}", field="weights_mode")
+        if weights_source is not None and not Path(weights_source).is_file():
+            raise InputError("weights file does not exist", path=weights_source, field="weights_source")
         out = Path(out_dir).expanduser()
         if out.exists() and not out.is_dir():
             raise InputError("exists and is not a folder", path=out)
@@ -302,14 +326,17 @@ class KIMODOBundle:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
         try:
-            dtype = _WEIGHT_DTYPES[weights_dtype]
-            # clone: safetensors refuses tensors that share storage; contiguous CPU copies are safe
-            state = {
-                k: (v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu()).contiguous().clone()
-                for k, v in self.denoiser.state_dict().items()
-            }
             (tmp / DENOISER_DIR).mkdir()
-            save_file(state, str(tmp / DENOISER_DIR / WEIGHTS_FILE), metadata={"format": "pt", "dtype": weights_dtype})
+            if weights_source is not None:
+                _place_file(Path(weights_source), tmp / DENOISER_DIR / WEIGHTS_FILE, weights_mode)
+            else:
+                dtype = _WEIGHT_DTYPES[weights_dtype]
+                # clone: safetensors refuses tensors that share storage; contiguous CPU copies are safe
+                state = {
+                    k: (v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu()).contiguous().clone()
+                    for k, v in self.denoiser.state_dict().items()
+                }
+                save_file(state, str(tmp / DENOISER_DIR / WEIGHTS_FILE), metadata={"format": "pt", "dtype": weights_dtype})
             (tmp / DENOISER_DIR / CONFIG_FILE).write_text(
                 json.dumps({"_class_name": "TwoStageDenoiser", **self.config.to_dict()}, indent=1)
             )
@@ -368,9 +395,33 @@ def _check_sizes(config: Any, stats: FeatureStats, features: KimodoFeatures) -> 
 
 
 def _ordinary_permissions(folder: Path) -> None:
-    """Give ``folder``'s tree the modes a plain mkdir/open would (temp files are created 0700/0600)."""
+    """Give ``folder``'s tree the modes a plain mkdir/open would (temp files are created 0700/0600).
+
+    Symbolic links and hard-linked files are left alone: their modes belong to the file they share.
+    """
     for path in [folder, *folder.rglob("*")]:
+        if path.is_symlink() or (path.is_file() and path.stat().st_nlink > 1):
+            continue
         path.chmod(ordinary_mode(0o777 if path.is_dir() else 0o666))
+
+
+#: How ``save_pretrained(weights_source=...)`` places an existing weights file.
+WEIGHTS_MODES = ("copy", "hardlink", "symlink")
+
+
+def _place_file(source: Path, target: Path, mode: str) -> None:
+    """Put ``source`` at ``target`` as a copy, a hard link or an absolute symbolic link."""
+    source = source.resolve()
+    try:
+        if mode == "copy":
+            shutil.copyfile(source, target)
+        elif mode == "hardlink":
+            os.link(source, target)
+        else:
+            os.symlink(source, target)
+    except OSError as exc:
+        hint = " (hard links need the same file system; use copy or symlink)" if mode == "hardlink" else ""
+        raise InputError(f"cannot {mode} the weights into the bundle: {exc.strerror}{hint}", path=source) from None
 
 
 def _replace_dir(tmp: Path, out: Path) -> None:

@@ -16,6 +16,8 @@ _C = TypeVar("_C", bound="_JsonConfig")
 #: motion length of one forward pass, and the timestep index of the time token.
 MAX_POSITIONS = 5000
 SCHEDULES = ("cosine",)
+ACTIVATIONS = ("gelu", "relu")
+POSITION_TABLE_PRECISIONS = ("float64", "float32")
 
 
 class _JsonConfig:
@@ -87,6 +89,15 @@ class KimodoDenoiserConfig(_JsonConfig):
             to ``MAX_POSITIONS - prefix`` frames.
         fps: frame rate of the features (the local-root velocities are per second).
         first_heading_token: add the ``Linear(2 -> width)`` token of the first-frame heading.
+        norm_first: pre-LN encoder layers (KIMODO: ``norm_first=false``, post-LN).
+        activation: feed-forward activation, ``"gelu"`` (exact; KIMODO) or ``"relu"``.
+        use_text_mask: hide the zero rows that pad the text to ``num_text_tokens`` from attention
+            (KIMODO: false, all text tokens are attended and padding rows embed to the bias).
+        position_table_precision: how the sinusoidal table is computed: ``"float64"`` (then
+            rounded; our trained models) or ``"float32"`` (KIMODO's ``PositionalEncoding``:
+            ``pow(10000, -2i/d)`` and ``position * freq`` in float32; at width 1024 it differs from
+            the exact table by up to 5.7e-5 in the rows a timestep or a <= 300-frame motion uses,
+            3.9e-4 at row 5000: small, but matched so that the released weights see their own table).
     """
 
     feature_dim: int
@@ -101,6 +112,10 @@ class KimodoDenoiserConfig(_JsonConfig):
     max_frames: int = 300
     fps: float = 30.0
     first_heading_token: bool = True
+    norm_first: bool = False
+    activation: str = "gelu"
+    use_text_mask: bool = False
+    position_table_precision: str = "float64"
 
     def __post_init__(self) -> None:
         _check_int("num_joints", self.num_joints, 1)
@@ -131,6 +146,17 @@ class KimodoDenoiserConfig(_JsonConfig):
         self.fps = float(self.fps)
         if not isinstance(self.first_heading_token, bool):
             raise InputError(f"must be true or false, got {self.first_heading_token!r}", field="first_heading_token")
+        for name in ("norm_first", "use_text_mask"):
+            if not isinstance(getattr(self, name), bool):
+                raise InputError(f"must be true or false, got {getattr(self, name)!r}", field=name)
+        if self.activation not in ACTIVATIONS:
+            raise InputError(f"unknown activation {self.activation!r}; allowed: {', '.join(ACTIVATIONS)}", field="activation")
+        if self.position_table_precision not in POSITION_TABLE_PRECISIONS:
+            raise InputError(
+                f"unknown position_table_precision {self.position_table_precision!r}; "
+                f"allowed: {', '.join(POSITION_TABLE_PRECISIONS)}",
+                field="position_table_precision",
+            )
 
     @property
     def prefix_tokens(self) -> int:
@@ -149,3 +175,63 @@ class DiffusionConfig(_JsonConfig):
         _check_int("num_train_steps", self.num_train_steps, 2, MAX_POSITIONS)
         if self.schedule not in SCHEDULES:
             raise InputError(f"unknown schedule '{self.schedule}'; known: {', '.join(SCHEDULES)}", field="schedule")
+
+
+#: Joint count of each skeleton the official KIMODO checkpoints use (reference 1.1, 1.3), by our
+#: registry name; official class and folder names are accepted too (see ``official_kimodo_config``).
+OFFICIAL_SKELETON_JOINTS = {"soma30": 30, "g1": 34, "smplx22": 22}
+_OFFICIAL_SKELETON_ALIASES = {
+    "soma": "soma30",
+    "soma30": "soma30",
+    "somaskel30": "soma30",
+    "somaskeleton30": "soma30",
+    "g1": "g1",
+    "g1skel34": "g1",
+    "g1skeleton34": "g1",
+    "smplx": "smplx22",
+    "smplx22": "smplx22",
+    "smplxskeleton22": "smplx22",
+}
+
+
+def official_skeleton_name(name: str) -> str:
+    """Our registry name (``soma30``, ``g1``, ``smplx22``) for an official skeleton name.
+
+    Accepts ours, KIMODO's class names (``SOMASkeleton30``, ``G1Skeleton34``, ``SMPLXSkeleton22``,
+    also dotted: ``kimodo.skeleton.SOMASkeleton30``) and asset folder names (``somaskel30``,
+    ``g1skel34``); case and ``-``/``_`` are ignored.
+    """
+    key = str(name).rsplit(".", 1)[-1].lower().replace("-", "").replace("_", "")
+    if key not in _OFFICIAL_SKELETON_ALIASES:
+        known = "soma30 (SOMASkeleton30), g1 (G1Skeleton34), smplx22 (SMPLXSkeleton22)"
+        raise InputError(f"unknown KIMODO skeleton {name!r}; known: {known}", field="skeleton")
+    return _OFFICIAL_SKELETON_ALIASES[key]
+
+
+def official_kimodo_config(skeleton_name: str) -> KimodoDenoiserConfig:
+    """The released KIMODO denoiser's sizes for ``skeleton_name`` (reference 1.1 [HF], 1.2, 1.3).
+
+    Two stages of 16 post-LN layers, width 1024, 8 heads, feed-forward 2048, exact GELU, dropout 0;
+    50 text tokens of 4096-d LLM2Vec vectors, all attended (``use_text_mask=false``); the
+    first-heading token; KIMODO's float32 position table; 30 fps. About 283 M parameters for SOMA30.
+    """
+    skeleton = official_skeleton_name(skeleton_name)
+    joints = OFFICIAL_SKELETON_JOINTS[skeleton]
+    return KimodoDenoiserConfig(
+        feature_dim=9 + 12 * joints,
+        num_joints=joints,
+        text_dim=4096,
+        num_text_tokens=50,
+        width=1024,
+        layers=16,
+        heads=8,
+        ff=2048,
+        dropout=0.0,
+        max_frames=300,
+        fps=30.0,
+        first_heading_token=True,
+        norm_first=False,
+        activation="gelu",
+        use_text_mask=False,
+        position_table_precision="float32",
+    )

@@ -31,8 +31,22 @@ from motiongen.models.kimodo.config import MAX_POSITIONS, KimodoDenoiserConfig
 from motiongen.motion.kimodo_features import GLOBAL_ROOT_DIM, LOCAL_ROOT_DIM, NORM_EPS, FeatureStats
 
 
-def sinusoidal_table(length: int, width: int) -> torch.Tensor:
-    """``[length, width]`` sinusoidal positions: sin on even channels, cos on odd, frequencies ``10000^(-2i/width)``."""
+def sinusoidal_table(length: int, width: int, precision: str = "float64") -> torch.Tensor:
+    """``[length, width]`` float32 sinusoidal positions: sin on even channels, cos on odd, frequencies ``10000^(-2i/width)``.
+
+    ``precision="float64"`` computes the table in float64 and rounds it; ``"float32"`` computes it
+    the way KIMODO's ``PositionalEncoding`` does (``torch.pow`` and the products in float32), whose
+    rounding of ``position * freq`` its released weights were trained with.
+    """
+    if precision == "float32":
+        position32 = torch.arange(0, length, dtype=torch.float).unsqueeze(1)
+        freq32 = torch.pow(10000.0, -torch.arange(0, width, 2).float() / width)
+        table32 = torch.zeros(length, width)
+        table32[:, 0::2] = torch.sin(position32 * freq32)
+        table32[:, 1::2] = torch.cos(position32 * freq32)
+        return table32
+    if precision != "float64":
+        raise InputError(f"unknown precision {precision!r}; allowed: float64, float32", field="precision")
     position = torch.arange(length, dtype=torch.float64)[:, None]
     freq = torch.exp(torch.arange(0, width, 2, dtype=torch.float64) * (-math.log(10000.0) / width))
     table = torch.zeros(length, width, dtype=torch.float64)
@@ -73,13 +87,15 @@ class TransformerStage(nn.Module):
             config.heads,
             config.ff,
             config.dropout,
-            activation="gelu",
+            activation=config.activation,
             batch_first=True,
-            norm_first=False,
+            norm_first=config.norm_first,
         )
         self.seqTransEncoder = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
         self.output_linear = nn.Linear(width, out_dim)
-        self.register_buffer("position_table", sinusoidal_table(MAX_POSITIONS, width), persistent=False)
+        self.register_buffer(
+            "position_table", sinusoidal_table(MAX_POSITIONS, width, config.position_table_precision), persistent=False
+        )
 
     def forward(
         self,
@@ -88,9 +104,11 @@ class TransformerStage(nn.Module):
         text: torch.Tensor,
         first_heading: torch.Tensor,
         pad_mask: torch.Tensor | None,
+        text_valid: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``x [B,T,in_dim]``, ``timesteps [B]`` long, ``text [B, num_text_tokens, text_dim]`` (already
-        padded), ``first_heading [B]`` radians, ``pad_mask [B,T]`` bool (True = valid) or None."""
+        padded), ``first_heading [B]`` radians, ``pad_mask [B,T]`` bool (True = valid) or None,
+        ``text_valid [B, num_text_tokens]`` bool (True = attended; only with ``use_text_mask``)."""
         b, t = x.shape[:2]
         tokens = [self.embed_text(text), self.embed_timestep(timesteps, self.position_table)]
         if self.config.first_heading_token:
@@ -101,9 +119,14 @@ class TransformerStage(nn.Module):
         # one table for the whole sequence: motion frame k sits at position prefix + k (reference 1.2 step 6)
         seq = seq + self.position_table[: seq.shape[1]].to(seq.dtype)
         key_padding = None
-        if pad_mask is not None:
-            # True = ignore; the prefix is always attended (KIMODO's use_text_mask=false)
-            key_padding = torch.cat([torch.zeros(b, prefix.shape[1], dtype=torch.bool, device=x.device), ~pad_mask], 1)
+        hide_text = text_valid is not None and self.config.use_text_mask
+        if pad_mask is not None or hide_text:
+            # True = ignore; the prefix is always attended unless use_text_mask hides text padding
+            key_padding = torch.zeros(b, seq.shape[1], dtype=torch.bool, device=x.device)
+            if pad_mask is not None:
+                key_padding[:, prefix.shape[1] :] = ~pad_mask
+            if hide_text:
+                key_padding[:, : text_valid.shape[1]] = ~text_valid.to(torch.bool)
         out = self.seqTransEncoder(seq, src_key_padding_mask=key_padding)
         return self.output_linear(out[:, -t:])
 
@@ -172,7 +195,8 @@ class TwoStageDenoiser(nn.Module):
         sample's valid frames never read its padded ones.
         """
         fps = self.config.fps
-        r = root.float() * self.global_root_scale + self.global_root_mean
+        # float64 stays float64 (exact comparisons); other dtypes compute in float32
+        r = (root if root.dtype == torch.float64 else root.float()) * self.global_root_scale + self.global_root_mean
         x, y, z, cos, sin = r.unbind(-1)
         if r.shape[1] > 1:
             # sin/cos of θ[t+1] - θ[t]; atan2 of the pair ignores the scale of un-normalised (cos, sin)
@@ -229,10 +253,14 @@ class TwoStageDenoiser(nn.Module):
             if tuple(pad_mask.shape) != (b, t):
                 raise InputError(f"pad_mask has shape {list(pad_mask.shape)}; expected {[b, t]}", field="pad_mask")
             pad_mask = pad_mask.to(device=device, dtype=torch.bool)
+        given_tokens = 1 if text.ndim == 2 else text.shape[1]
         text = self._pad_text(text.to(device=device, dtype=dtype))
+        text_valid = None
+        if self.config.use_text_mask:
+            text_valid = (torch.arange(text.shape[1], device=device) < given_tokens)[None].expand(b, -1)
 
         x_blend = x_t * (1 - mask) + observed * mask
-        root = self.root_model(torch.cat([x_blend, mask], -1), timesteps, text, first_heading, pad_mask)
+        root = self.root_model(torch.cat([x_blend, mask], -1), timesteps, text, first_heading, pad_mask, text_valid)
         if self.training:
             # KIMODO cuts the gradient between the stages in training; each stage learns its own targets
             with torch.no_grad():
@@ -240,7 +268,7 @@ class TwoStageDenoiser(nn.Module):
         else:
             local = self.local_root(root, pad_mask)
         body_in = torch.cat([local.to(x_blend.dtype), x_blend[..., GLOBAL_ROOT_DIM:], mask], -1)
-        body = self.body_model(body_in, timesteps, text, first_heading, pad_mask)
+        body = self.body_model(body_in, timesteps, text, first_heading, pad_mask, text_valid)
         return torch.cat([root.to(body.dtype), body], -1)
 
     # ----------------------------------------------------------------------------------------------
