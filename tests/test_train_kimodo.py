@@ -426,3 +426,16 @@ def test_root_loss_weight_weights_the_five_root_dims() -> None:
     assert torch.allclose(root_w, root) and torch.allclose(body_w, body)  # the parts are reported unweighted
     expected = (10.0 * err[:, :5].sum() + err[:, 5:].sum()) / (err.shape[0] * (10.0 * 5 + 15))
     assert torch.allclose(weighted, expected) and not torch.allclose(weighted, plain)
+
+
+def test_resume_check_fills_fields_older_checkpoints_lack() -> None:
+    """A checkpoint saved before a denoiser config field existed was trained with its default; resuming it
+    under the current config is allowed, a real size change is not."""
+    from motiongen.models.kimodo.config import KimodoDenoiserConfig
+    from motiongen.train.kimodo import _check_same_architecture
+
+    current = KimodoDenoiserConfig(feature_dim=9 + 12 * 22, num_joints=22, text_dim=8, width=32, layers=1, heads=2, ff=64).to_dict()
+    older = {k: v for k, v in current.items() if k not in ("norm_first", "activation", "use_text_mask")}
+    _check_same_architecture(older, current, "old.pt")
+    with pytest.raises(InputError, match="width"):
+        _check_same_architecture({**older, "width": 64}, current, "old.pt")

@@ -427,6 +427,10 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]
 
 
 def _check_same_architecture(saved: Mapping[str, Any], current: Mapping[str, Any], path: str) -> None:
+    from motiongen.models.kimodo.config import KimodoDenoiserConfig
+
+    # a checkpoint from before a config field existed was trained with that field's default
+    saved = KimodoDenoiserConfig.from_dict(dict(saved)).to_dict()
     for key in sorted(set(saved) | set(current)):
         if saved.get(key) != current.get(key):
             raise InputError(
