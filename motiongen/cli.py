@@ -148,9 +148,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     result = run_eval(args.model, args.output, settings, evaluator=args.evaluator, dataset=args.dataset,
                       cache=args.cache, progress=not args.no_progress, view=not args.no_view)
     from motiongen.evaluation.report import format_summary
+    from motiongen.evaluation.shard import is_main_rank
 
-    print(format_summary(result))
-    print(f"wrote {args.output}")
+    if is_main_rank():  # under torchrun every rank returns the JSON; rank 0 reports it
+        print(format_summary(result))
+        print(f"wrote {args.output}")
     return 0
 
 
@@ -363,6 +365,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_export_features_parser(sub)
     add_convert_checkpoint_parser(sub)
+
+    from motiongen.pipelines.edit_cli import add_edit_parser
+
+    add_edit_parser(sub)
     return parser
 
 

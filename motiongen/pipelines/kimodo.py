@@ -26,6 +26,7 @@ from motiongen.motion.kimodo_features import root_heading
 from motiongen.pipelines.bundle import DEFAULT_MODEL, KIMODOBundle, check_device
 from motiongen.pipelines.checks import check_prompt, check_seed
 from motiongen.pipelines.constrained import ConstraintTasks
+from motiongen.pipelines.editing import EditingTasks
 from motiongen.pipelines.output import MotionOutput
 
 CFG_TYPES = ("nocfg", "regular", "separated")
@@ -106,7 +107,7 @@ def transition_length(
     return transition_frames + (int(previous_frames * transition_percentage) if share_transition else 0)
 
 
-class KIMODOPipeline(ConstraintTasks):
+class KIMODOPipeline(ConstraintTasks, EditingTasks):
     """Text-to-motion generation with a :class:`KIMODOBundle`.
 
     Args:

@@ -300,6 +300,8 @@ def write_output_manifest(
     *,
     task: str,
     constraints: Sequence[Any] = (),
+    reference: Any = None,
+    diagnostics: Mapping[str, Any] | None = None,
 ) -> Path:
     """The viewer files for a batch written into ``folder`` by :meth:`MotionOutput.save`.
 
@@ -314,8 +316,12 @@ def write_output_manifest(
         output: the :class:`~motiongen.pipelines.output.MotionOutput` that was saved.
         written: the files :meth:`save` wrote (``.npz`` and ``.bvh`` per sample, in sample order).
         task: ``text_to_motion``, ``multi_prompt``, ``constraints``, ``inbetween``, ``stitch``,
-            ``prepend``, ``path`` or ``waypoints``.
+            ``prepend``, ``path``, ``waypoints``, or an edit (``motiongen edit``): ``local_edit``,
+            ``style_edit``, ``compose``.
         constraints: the constraint sets on the output's timeline (may be empty).
+        reference: a :class:`~motiongen.motion.motion.Motion` of the output's length shown as the
+            ``gt`` (reference) panel of every case, e.g. the source of an edit (``gt/<case>.npz``).
+        diagnostics: further per-case numbers (JSON values), e.g. ``{"edit": {...}}``.
     """
     from motiongen.constraints.sets import to_records
     from motiongen.io.constraints_json import write_constraints_json
@@ -329,6 +335,11 @@ def write_output_manifest(
     panels = [Panel("generated", "generated", PANELS_BY_NAME["generated"].color, ".", "generated")]
     if condition is not None and condition.pose_frames.size:
         panels.insert(0, PANELS_BY_NAME["condition"])
+    if reference is not None:
+        if reference.num_frames != t:
+            raise InputError(f"the reference has {reference.num_frames} frames, the output {t}", field="reference")
+        gt = PANELS_BY_NAME["gt"]
+        panels.insert(0, Panel(gt.name, gt.role, gt.color, gt.folder, "source"))
     per_sample = output.info.get("sample_prompts")
     provenance = {key: output.info[key] for key in ("model", "seed", "steps", "cfg_type", "cfg_weights", "postprocess")
                   if output.info.get(key) is not None}
@@ -339,7 +350,13 @@ def write_output_manifest(
         files = {"generated": path.relative_to(folder).as_posix()}
         if constraints:
             write_constraints_json(to_records(constraints), folder / CONSTRAINTS_FOLDER / f"{case_id}.json")
-        if len(panels) > 1:
+        if reference is not None:
+            from motiongen.io.kimodo_npz import write_kimodo_npz
+
+            target = folder / PANELS_BY_NAME["gt"].folder / f"{case_id}.npz"
+            write_kimodo_npz(reference, target)
+            files["gt"] = target.relative_to(folder).as_posix()
+        if any(p.name == "condition" for p in panels):
             target = folder / PANELS_BY_NAME["condition"].folder / f"{case_id}.npz"
             write_condition_panel(target, condition)
             files["condition"] = target.relative_to(folder).as_posix()
@@ -354,7 +371,7 @@ def write_output_manifest(
             joint_names=joint_names,
             smooth_root=output.smooth_root_pos[b],
             segments=output.info.get("segments"),
-            diagnostics={"generation": {**provenance, "sample": b}},
+            diagnostics={"generation": {**provenance, "sample": b}, **dict(diagnostics or {})},
         ))
     return write_manifest(folder, build_manifest(cases, panels, title=folder.resolve().name))
 

@@ -396,7 +396,8 @@ def build_case(
     Args:
         case_id: file stem of the case's motions (letters, digits, ``._-``).
         captions: the prompts / captions.
-        task: what was done, e.g. ``text_to_motion``, ``constraints``, ``inbetween``, ``path``.
+        task: what was done, e.g. ``text_to_motion``, ``constraints``, ``inbetween``, ``path``, or an
+            edit: ``local_edit``, ``style_edit``, ``compose``.
         num_frames: timeline length ``T``.
         files: ``{panel: path relative to ROOT}``.
         condition: the constraints, giving frame semantics, overlays, the condition panel's
