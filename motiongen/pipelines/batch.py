@@ -22,7 +22,7 @@ is the id (``<id>_00``, ``<id>_01``, ... for several samples), each file atomica
 ``OUT/.done/<id>.json`` (seed, frames, prompts, model hash, seconds, the files, the viewer entries).
 A case whose record matches its settings and whose files exist is skipped: rerunning after an
 interruption generates only what is missing. A case's motion depends only on its own inputs and
-seed (batch size 1 per case, prompts encoded one at a time), never on the shard, the order or the
+seed (batch size 1 per case; the embedding cache encodes captions one at a time), never on the shard, the order or the
 other cases. Case ``k`` (in file order) belongs to shard ``k % world``. When every shard is done,
 one viewer manifest (``_manifest.json``, ``_captions.json``) covering all cases is written: under
 ``torchrun`` by rank 0 after a gloo barrier, in a plain run by the run itself.
@@ -433,15 +433,11 @@ def _case_constraints(pipe: Any, case: BatchCase, total: int, postprocess: bool)
 def generate_case(pipe: Any, plan: CasePlan, options: BatchOptions | None = None) -> tuple[Any, list[Any]]:
     """Generate one case: ``(MotionOutput with num_samples motions, constraint sets on its timeline)``.
 
-    Each prompt is encoded on its own first (the embedding cache then holds it), because an
-    encoder's batched result differs from its single one in the last bits: encoding the prompts
-    together only when the cache lacks them would make a case depend on which cases ran before it.
+    The embedding cache encodes every caption on its own (:class:`motiongen.text.base.CachedTextEncoder`),
+    so a case does not depend on which cases ran before it.
     """
     options = options or BatchOptions()
     case = plan.case
-    if hasattr(pipe, "text_encoder"):
-        for prompt in case.prompts:
-            pipe.text_encoder.encode([prompt])
     common: dict[str, Any] = {"num_samples": plan.num_samples, "seed": plan.seed, "steps": plan.steps,
                               "cfg": options.cfg, "postprocess": options.postprocess}
     if options.root_margin is not None:

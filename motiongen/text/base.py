@@ -238,7 +238,9 @@ class CachedTextEncoder:
             else:
                 found[text] = vec
         if missing:
-            vecs = np.asarray(self.encoder.encode(missing), dtype=np.float32)
+            # one caption per call: padded batches change the float summation order (~1e-7), and an
+            # embedding that depended on its batch-mates would make cached results depend on history
+            vecs = np.concatenate([np.asarray(self.encoder.encode([text]), dtype=np.float32) for text in missing])
             if vecs.shape != (len(missing), self.dim):
                 raise RuntimeError(
                     f"encoder {self.identifier} returned shape {vecs.shape}, expected {(len(missing), self.dim)}"
