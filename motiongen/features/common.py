@@ -21,21 +21,6 @@ SMPL22_NUM_JOINTS = 22
 
 
 
-def qmul(q1: np.ndarray, q2: np.ndarray) -> np.ndarray:
-    """Hamilton product ``q1 * q2`` of ``[..., 4]`` quaternions (broadcasting)."""
-    w1, x1, y1, z1 = np.moveaxis(q1, -1, 0)
-    w2, x2, y2, z2 = np.moveaxis(q2, -1, 0)
-    return np.stack(
-        [
-            w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
-            w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
-            w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
-            w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2,
-        ],
-        axis=-1,
-    )
-
-
 def qinv(q: np.ndarray) -> np.ndarray:
     """Inverse ``[..., 4]`` of unit quaternions (the conjugate)."""
     return q * np.array([1.0, -1.0, -1.0, -1.0])

@@ -40,13 +40,13 @@ from motiongen.features.common import (
     matrix_to_c6,
     qbetween,
     qinv,
-    qmul,
     qrot,
     quaternion_matrix,
     require_frames,
     require_smpl22,
     resample_positions,
 )
+from motiongen.geometry import quaternion_multiply
 from motiongen.motion.motion import Motion
 
 HML263_FPS = 20.0
@@ -219,7 +219,7 @@ def hml263_local_rotations(global_positions: np.ndarray, heading: np.ndarray) ->
         for a, b in itertools.pairwise(chain):
             direction = _unit(global_positions[:, b] - global_positions[:, a])
             swing = qbetween(np.broadcast_to(RAW_DIRECTIONS[b], direction.shape), direction)
-            local[:, b] = qmul(qinv(parent), swing)
+            local[:, b] = quaternion_multiply(qinv(parent), swing)
             parent = swing
     return local
 
@@ -240,7 +240,7 @@ def positions_to_hml263(positions: np.ndarray) -> np.ndarray:
     heading_joints = np.broadcast_to(heading[:, None], (frames, SMPL22_NUM_JOINTS, 4))
     ric = qrot(heading_joints, glob - glob[:, :1] * np.array([1.0, 0.0, 1.0]))
     root_step = qrot(heading[1:], glob[1:, 0] - glob[:-1, 0])
-    yaw_step = qmul(heading[1:], qinv(heading[:-1]))
+    yaw_step = quaternion_multiply(heading[1:], qinv(heading[:-1]))
     local_velocity = qrot(heading_joints[:-1], glob[1:] - glob[:-1])
     rotations = matrix_to_c6(quaternion_matrix(local[:, 1:]))
 
