@@ -368,10 +368,32 @@ def _check_frames_in_timeline(records: Any, waypoint_frames: Any, total: int, co
             )
 
 
+def sampling_options(args: argparse.Namespace) -> tuple[Any, float | None, float | None]:
+    """``(cfg, root_margin, impute)`` from ``--cfg-type/--cfg-weight``, ``--root-margin`` and ``--impute``,
+    checked; ``cfg`` is None (the pipeline's default guidance) when neither guidance option is given."""
+    from motiongen.pipelines.kimodo import resolve_cfg
+
+    weights = None if args.cfg_weight is None else [_float(w, "--cfg-weight") for w in args.cfg_weight]
+    if weights is not None and len(weights) > 2:
+        raise InputError(f"give 1 or 2 weights, got {len(weights)}", field="--cfg-weight")
+    cfg = resolve_cfg(None, args.cfg_type, weights) if args.cfg_type is not None or weights is not None else None
+    root_margin = None
+    if args.root_margin is not None:
+        root_margin = _float(args.root_margin, "--root-margin")
+        if root_margin < 0:
+            raise InputError(f"must be a distance >= 0 in metres, got '{args.root_margin}'", field="--root-margin")
+    impute = None
+    if args.impute is not None:
+        impute = _float(args.impute, "--impute")
+        if not 0.0 <= impute <= 1.0:
+            raise InputError(f"must be a share of steps in [0, 1], got '{args.impute}'", field="--impute")
+    return cfg, root_margin, impute
+
+
 def generate_command(args: argparse.Namespace) -> int:
     """Run ``motiongen generate`` (see the module docstring); returns the exit status."""
     from motiongen.pipelines.checks import MAX_SEED
-    from motiongen.pipelines.kimodo import check_device, resolve_cfg, transition_length
+    from motiongen.pipelines.kimodo import check_device, transition_length
     from motiongen.pipelines.output import check_writable, output_paths
 
     missing = [name for name, absent in (("PROMPT", not args.prompts and args.batch is None),
@@ -396,24 +418,9 @@ def generate_command(args: argparse.Namespace) -> int:
     num_samples = _int(args.num_samples, "--num-samples", 1)
     seed = None if args.seed is None else _int(args.seed, "--seed", 0, MAX_SEED)
     steps = _int(args.steps, "--steps", 1)
-    weights = None if args.cfg_weight is None else [_float(w, "--cfg-weight") for w in args.cfg_weight]
-    if weights is not None and len(weights) > 2:
-        raise InputError(f"give 1 or 2 weights, got {len(weights)}", field="--cfg-weight")
-    cfg = resolve_cfg(None, args.cfg_type, weights)  # checked now
-    if args.cfg_type is None and weights is None:
-        cfg = None  # the pipeline default: the model's recommended guidance, else KIMODO's
-    root_margin = None
-    if args.root_margin is not None:
-        root_margin = _float(args.root_margin, "--root-margin")
-        if root_margin < 0:
-            raise InputError(f"must be a distance >= 0 in metres, got '{args.root_margin}'", field="--root-margin")
-    impute = None
-    if args.impute is not None:
-        impute = _float(args.impute, "--impute")
-        if not 0.0 <= impute <= 1.0:
-            raise InputError(f"must be a share of steps in [0, 1], got '{args.impute}'", field="--impute")
-        if task is None and args.constraints is None:
-            raise InputError("has no effect without constraints (--constraints or a task option)", field="--impute")
+    cfg, root_margin, impute = sampling_options(args)
+    if impute is not None and task is None and args.constraints is None:
+        raise InputError("has no effect without constraints (--constraints or a task option)", field="--impute")
     frames: list[int] | None = None
     seconds: list[float] | None = None
     if args.frames is not None:
@@ -587,7 +594,7 @@ def batch_command(args: argparse.Namespace) -> int:
         shard_from_env,
     )
     from motiongen.pipelines.checks import MAX_SEED
-    from motiongen.pipelines.kimodo import check_device, resolve_cfg
+    from motiongen.pipelines.kimodo import check_device
     from motiongen.pipelines.output import FILE_SUFFIXES
 
     if args.prompts:
@@ -615,20 +622,7 @@ def batch_command(args: argparse.Namespace) -> int:
             seconds = _float(values[0], field)
             if seconds <= 0:
                 raise InputError(f"must be a positive number of seconds, got {seconds:g}", field=field)
-    weights = None if args.cfg_weight is None else [_float(w, "--cfg-weight") for w in args.cfg_weight]
-    if weights is not None and len(weights) > 2:
-        raise InputError(f"give 1 or 2 weights, got {len(weights)}", field="--cfg-weight")
-    cfg = resolve_cfg(None, args.cfg_type, weights) if args.cfg_type is not None or weights is not None else None
-    root_margin = None
-    if args.root_margin is not None:
-        root_margin = _float(args.root_margin, "--root-margin")
-        if root_margin < 0:
-            raise InputError(f"must be a distance >= 0 in metres, got '{args.root_margin}'", field="--root-margin")
-    impute = None
-    if args.impute is not None:
-        impute = _float(args.impute, "--impute")
-        if not 0.0 <= impute <= 1.0:
-            raise InputError(f"must be a share of steps in [0, 1], got '{args.impute}'", field="--impute")
+    cfg, root_margin, impute = sampling_options(args)
     num_samples = _int(args.num_samples, "--num-samples", 1)
     base_seed = 0 if args.seed is None else _int(args.seed, "--seed", 0, MAX_SEED)
     steps = _int(args.steps, "--steps", 1)
