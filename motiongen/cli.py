@@ -175,6 +175,12 @@ def cmd_viz_manifest(args: argparse.Namespace) -> int:
     return 0
 
 
+def data_options(p: argparse.ArgumentParser) -> None:
+    """``--source`` and ``--cache``: where a command finds the archives and unpacks them."""
+    p.add_argument("--source", help="folder with the motion archives (default $MOTIONGEN_DATA or ../shared/data)")
+    p.add_argument("--cache", help="cache folder (default $MOTIONGEN_CACHE or ~/.cache/motiongen)")
+
+
 def cmd_convert_checkpoint(args: argparse.Namespace) -> int:
     from motiongen.pipelines.convert_checkpoint import cmd_convert_checkpoint as run
 
@@ -212,8 +218,7 @@ def add_convert_checkpoint_parser(sub: Any) -> argparse.ArgumentParser:
                    help="precision both models run in for --verify (default float64: float32 rounding, amplified by "
                    "the model, differs by ~1e-5 between correct implementations)")
     p.add_argument("--seed", type=int, default=0, help="seed of the verification inputs (default 0)")
-    p.add_argument("--source", help="folder with the data archives, for the skeleton (default $MOTIONGEN_DATA or ../shared/data)")
-    p.add_argument("--cache", help="cache folder (default $MOTIONGEN_CACHE or ~/.cache/motiongen)")
+    data_options(p)  # the skeleton comes from the archives
     p.set_defaults(func=cmd_convert_checkpoint)
     return p
 
@@ -239,8 +244,7 @@ def add_export_features_parser(sub: Any) -> argparse.ArgumentParser:
                    help="hml263 (20 fps, [T-1, 263], C6), ms272 (30 fps, [T, 272], R6) or motion135 (30 fps, [T, 135], I6)")
     p.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="output folder")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    p.add_argument("--source", help="folder with the motion archives, for retargeting (default $MOTIONGEN_DATA or ../shared/data)")
-    p.add_argument("--cache", help="cache folder (default $MOTIONGEN_CACHE or ~/.cache/motiongen)")
+    data_options(p)  # for retargeting other rigs
     p.set_defaults(func=cmd_export_features)
 
     def one_line_error(message: str) -> None:
@@ -255,10 +259,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="motiongen", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"motiongen {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-
-    def data_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--source", help="folder with the motion archives (default $MOTIONGEN_DATA or ../shared/data)")
-        p.add_argument("--cache", help="cache folder (default $MOTIONGEN_CACHE or ~/.cache/motiongen)")
 
     formats_help = ("output format: bvh, kimodo (.npz), amass (.npz, SMPL-X, z up) or mujoco-csv (.csv, G1); "
                     "default from the extension (.npz: kimodo)")
