@@ -129,6 +129,12 @@ def cmd_train_evaluator(args: argparse.Namespace) -> int:
     return run_from_args(args)
 
 
+def cmd_train_style(args: argparse.Namespace) -> int:
+    from motiongen.train.style import run_from_args
+
+    return run_from_args(args)
+
+
 def cmd_train_smog(args: argparse.Namespace) -> int:
     from motiongen.train.smog import run_from_args
 
@@ -335,6 +341,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = build_smog_parser(train.add_parser("smog", help="train the SMoG motion autoencoder from a config file"))
     p.set_defaults(func=cmd_train_smog)
+    from motiongen.train.arguments import build_style_parser
+
+    p = build_style_parser(train.add_parser("style-classifier", help="train the Bandai style classifier from a config file"))
+    p.set_defaults(func=cmd_train_style)
 
     from motiongen.evaluation.arguments import add_eval_parser
 

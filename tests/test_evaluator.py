@@ -167,3 +167,13 @@ def test_config_errors_name_the_key(tmp_path: Path) -> None:
         load_evaluator_config(CONFIG, ["model.depth=3"])
     with pytest.raises(InputError, match="lr"):
         load_evaluator_config(CONFIG, ["lr=-1"])
+
+
+def test_an_unknown_evaluator_name_is_one_clear_error(tmp_path: Path) -> None:
+    from motiongen.errors import UnknownNameError
+    from motiongen.models.evaluator.evaluator import resolve_evaluator
+
+    with pytest.raises(UnknownNameError, match="neither a known evaluator .*motiongen/evaluator-smplx"):
+        resolve_evaluator("motiongen/no-such-evaluator")
+    with pytest.raises(UnknownNameError, match="nor a folder with config.json"):
+        resolve_evaluator(tmp_path)  # a folder, but not an evaluator's

@@ -1,4 +1,4 @@
-"""Command-line arguments of ``motiongen train kimodo|evaluator|smog`` (no torch import: the CLI builds its parser fast)."""
+"""Command-line arguments of ``motiongen train kimodo|evaluator|smog|style-classifier`` (no torch import: the CLI builds its parser fast)."""
 
 from __future__ import annotations
 
@@ -46,6 +46,17 @@ def build_smog_parser(parser: argparse.ArgumentParser | None = None) -> argparse
     p.add_argument("--export", metavar="DIR", help="after training, export the EMA weights as a model folder to DIR")
     p.add_argument("--fp16-weights", action="store_true", help="with --export: store weights as float16")
     return p
+
+def build_style_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """Arguments of ``motiongen train style-classifier`` (also ``python -m motiongen.train.style``)."""
+    p = parser or argparse.ArgumentParser(
+        prog="python -m motiongen.train.style", description="Train the Bandai style classifier."
+    )
+    _run_arguments(p, "model.width=64")
+    p.add_argument("--export", metavar="DIR",
+                   help="after training, export the best-validation weights to DIR (float16) and measure test accuracy")
+    return p
+
 
 def config_overrides(args: argparse.Namespace) -> list[str]:
     """The ``--set`` overrides plus those that ``--output-dir`` and ``--total-steps`` stand for."""

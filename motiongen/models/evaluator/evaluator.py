@@ -64,8 +64,7 @@ def resolve_evaluator(name_or_path: str | os.PathLike[str]) -> Path:
     if path.is_dir() and (path / CONFIG_FILE).is_file():
         return path
     raise UnknownNameError(
-        f"'{text}' is neither a known evaluator ({', '.join(KNOWN_EVALUATORS)}) nor a folder with {CONFIG_FILE}",
-        field="evaluator",
+        f"'{text}' is neither a known evaluator ({', '.join(KNOWN_EVALUATORS)}) nor a folder with {CONFIG_FILE}"
     )
 
 
