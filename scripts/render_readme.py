@@ -452,6 +452,53 @@ def retarget_quality_block() -> str:
     ])
 
 
+def style_classifier_block() -> str:
+    r = _load("style_classifier.json")
+    val = r["reference_splits"].get("val", {})
+    lines = [
+        f"Classifier `{r['classifier_version']}` (weights of training step {r['selected_step']}, picked on val); whole "
+        f"unmirrored Bandai clips of `{r['dataset']}`; {_machine(r)}.",
+        "",
+        "| label set | styles | test accuracy | test clips | val accuracy | val clips | chance |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for head, h in r["heads"].items():
+        v = val.get(head, {})
+        lines.append(
+            f"| {head} | {len(h['styles'])} | {h['accuracy']:.3f} | {h['clips']} | "
+            f"{v['accuracy']:.3f} | {v['clips']} | {h['chance']:.3f} |" if v else
+            f"| {head} | {len(h['styles'])} | {h['accuracy']:.3f} | {h['clips']} | - | - | {h['chance']:.3f} |"
+        )
+    lines += [
+        "",
+        "Held-out clips are other takes of the same studio performances, so this is a ceiling: generated or edited "
+        "motion is read less surely.",
+    ]
+    return "\n".join(lines)
+
+
+def editing_block() -> str:
+    from motiongen.evaluation.editing import editing_tables
+
+    r = _load("editing.json")
+    model, sampling = r["model"], r["edit_sampling"]
+    cfg = sampling["cfg"]
+    guidance = (
+        "; ".join(f"{task} {kind} {'/'.join(f'{w:g}' for w in weights)}" for task, (kind, weights) in cfg.items())
+        if isinstance(cfg, dict) else f"{cfg[0]} {cfg[1]}"
+    )
+    return "\n".join([
+        f"Measured with `python benchmarks/editing.py` ({model['name']}{_weights({'model_info': model['info']})}; "
+        f"{_machine(r)}). Every edit has its own seed; {sampling['steps']} DDIM steps, "
+        f"{'post-processed' if sampling['postprocess'] else 'raw'}, guidance {guidance} (text / constraints), style "
+        f"edits keep the contact {sampling['style_contacts']}. Content kept by a style edit: *root path* is the pelvis "
+        "floor path's largest distance to the source's, mean over edits; *contacts agree* the share of (frame, foot) "
+        "contact states equal to the source's (KIMODO's contact heuristic).",
+        "",
+        editing_tables(r),
+    ])
+
+
 BLOCKS = {
     "dataset-stats": dataset_block,
     "benchmarks": benchmarks_block,
@@ -465,6 +512,8 @@ BLOCKS = {
     "smog-ablation": smog_ablation_block,
     "viewer-fps": viewer_fps_block,
     "retarget-quality": retarget_quality_block,
+    "style-classifier": style_classifier_block,
+    "editing": editing_block,
     "gifs": gifs_block,
 }
 

@@ -164,19 +164,28 @@ def test_style_edit_keeps_path_and_contact_timing(pipe, walk):
     assert root_path_error(src[:, [0, 2]], out.smooth_root_pos[0][:, [0, 2]]) < 1e-3
     sway = root_path_error(src[:, [0, 2]], source.root_translation)
     assert root_path_error(source.root_translation, out.root_positions[0]) <= ROOT_MARGIN + sway + 0.005
-    # contact timing: the edited feet are planted when the source's are (KIMODO's heuristic on both)
+    # contact timing: the edited feet are planted when the source's are (KIMODO's heuristic on both);
+    # pinning the contact flags (the default) keeps most of it, pinning the feet themselves nearly all,
+    # and without either it is near chance
     skeleton = pipe.bundle.skeleton
     src_contacts = motion_foot_contacts(source.joint_positions(), skeleton, pipe.fps)
-    agreement = contact_agreement(src_contacts, motion_foot_contacts(out.posed_joints[0], skeleton, pipe.fps))
-    assert agreement >= 0.85
+
+    def agreement_of(result) -> float:
+        return contact_agreement(src_contacts, motion_foot_contacts(result.posed_joints[0], skeleton, pipe.fps))
+
+    assert edit["kept"]["contacts"] == "timing"
     kept = edit["kept"]["contact_frames"]
     assert set(kept) == {"LeftFoot", "RightFoot"} and all(len(v) > 10 for v in kept.values())
-    # ... which the foot constraints are responsible for: without them the timing is near chance
-    free = pipe.style_edit(source, "in an elderly style", content="a person walks.", seed=0, steps=STEPS,
-                           keep_contacts=False)
-    free_agreement = contact_agreement(src_contacts, motion_foot_contacts(free.posed_joints[0], skeleton, pipe.fps))
-    assert agreement > free_agreement + 0.2
+    options = {"content": "a person walks.", "seed": 0, "steps": STEPS}
+    feet = pipe.style_edit(source, "in an elderly style", contacts="feet", **options)
+    free = pipe.style_edit(source, "in an elderly style", contacts="none", **options)
     assert free.info["edit"]["kept"]["contact_frames"] is None
+    figures = {"feet": agreement_of(feet), "timing": agreement_of(out), "none": agreement_of(free)}
+    assert figures["feet"] >= 0.85 and figures["timing"] >= 0.75, figures
+    assert figures["feet"] > figures["none"] + 0.2 and figures["timing"] > figures["none"] + 0.1, figures
+    with pytest.raises(InputError) as err:
+        pipe.style_edit(source, "in an elderly style", contacts="heels", **options)
+    assert err.value.field == "contacts"
     # and the motion did change
     assert np.linalg.norm(out.posed_joints[0] - source.joint_positions(), axis=-1).mean() > 0.02
 
@@ -347,6 +356,15 @@ def test_cli_style_and_compose(walk_file, tmp_path):
     assert case["task"] == "style_edit" and case["captions"] == ["a person walks in an elderly style"]
     assert case["condition_overlays"]["root_trajectory"]["dense"] is True
     assert case["diagnostics"]["edit"]["kept"]["contact_frames"]["LeftFoot"] > 0
+    assert case["diagnostics"]["edit"]["kept"]["contacts"] == "timing"
+    # pinning the feet themselves shows them as targets in the viewer; the contact timing alone does not
+    feet_dir = tmp_path / "feet"
+    assert cli(["edit", str(walk_file), "--style", "in an elderly style", "--contacts", "feet", "-o", str(feet_dir),
+                "--seed", "0", "--steps", "3"]) == 0
+    feet_case = json.loads((feet_dir / "_manifest.json").read_text())["cases"][0]
+    assert feet_case["diagnostics"]["edit"]["kept"]["contacts"] == "feet"
+    assert case["condition_overlays"]["joint_targets"] == []
+    assert {t["chain"] for t in feet_case["condition_overlays"]["joint_targets"]} == {"LeftFoot", "RightFoot"}
     bvh = tmp_path / "composed.bvh"
     assert cli(["edit", str(walk_file), "--compose", "a person waves.", "--keep", "left_leg,right_leg", "pelvis",
                 "-o", str(bvh), "--seed", "0", "--steps", "3"]) == 0
@@ -361,6 +379,7 @@ def test_cli_style_and_compose(walk_file, tmp_path):
         (["--prompt", "a person jumps.", "--frames", "-1", "40"], "--frames", "integer >= 0"),
         (["--prompt", "a person jumps."], "--frames", "give --frames A B"),
         (["--style", "slowly", "--frames", "1", "5"], "--frames", "goes with --prompt"),
+        (["--prompt", "a person jumps.", "--frames", "1", "5", "--contacts", "feet"], "--contacts", "goes with --style"),
         (["--compose", "a person waves.", "--keep", "tail"], "--keep", "unknown body part 'tail'; known groups"),
         (["--compose", "a person waves."], "--keep", "needs --keep"),
         (["--style", "  "], "--style", "is empty"),

@@ -197,6 +197,13 @@ class MotionDataset:
         """Ids of the items in order (a derived mirror is ``<id>#mirror``, like a stored one)."""
         return [self._record(i)["id"] for i in range(len(self))]
 
+    def record(self, index: int) -> dict[str, Any]:
+        """Item ``index``'s clip record (id, source, split, captions, ``labels``, provenance), a
+        derived mirror's with its id and captions mirrored."""
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} is outside 0..{len(self) - 1}")
+        return self._record(index % len(self))
+
     def _record(self, index: int) -> dict[str, Any]:
         item = self._items[index]
         record = self.records[item.clip]

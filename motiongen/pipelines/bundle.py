@@ -91,6 +91,28 @@ def resolve_model(name_or_path: str | os.PathLike[str]) -> Path:
     raise UnknownNameError(f"unknown model '{text}': not a known name (known: {known}) and no folder at that path")
 
 
+def resolve_component(name_or_path: str | os.PathLike[str], known: dict[str, str], what: str, train_command: str) -> Path:
+    """The folder of a shipped one-file-set model (the evaluator, the style classifier): a name of
+    ``known`` (name -> folder under :func:`models_dir`) or a folder holding ``config.json``.
+
+    Raises:
+        DataNotFoundError: a known name that is not installed (the message gives ``train_command``).
+        UnknownNameError: neither a known name nor a folder with ``config.json``.
+    """
+    text = os.fspath(name_or_path)
+    if text in known:
+        folder = models_dir() / known[text]
+        if not (folder / CONFIG_FILE).is_file():
+            raise DataNotFoundError(
+                f"{what} '{text}' is not installed (no {CONFIG_FILE} in {folder}); train one with `{train_command}`"
+            )
+        return folder
+    path = Path(text).expanduser()
+    if path.is_dir() and (path / CONFIG_FILE).is_file():
+        return path
+    raise UnknownNameError(f"'{text}' is neither a known {what} ({', '.join(known)}) nor a folder with {CONFIG_FILE}")
+
+
 def check_device(device: str | torch.device) -> torch.device:
     """``device`` as a torch device; :class:`InputError` if unknown or (CUDA) not available."""
     try:

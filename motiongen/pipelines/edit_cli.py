@@ -48,6 +48,9 @@ def add_edit_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--frames", nargs=2, metavar=("A", "B"), help="with --prompt: regenerate frames [A, B) (0-based, B excluded)")
     p.add_argument("--content", metavar="TEXT", help="with --style: what the motion shows ('a person walks'); "
                    "the caption is CONTENT + STYLE")
+    p.add_argument("--contacts", choices=("timing", "feet", "none"),
+                   help="with --style: keep which foot is down on which frame (timing, the default), also where "
+                   "(feet: the stride is kept too, the style changes less) or neither (none)")
     p.add_argument("--keep", nargs="+", action="extend", metavar="PART",
                    help="with --compose: body-part groups (lower_body, upper_body, legs, arms, left_arm, ...) or "
                    "joint names to keep, separated by spaces or commas")
@@ -87,7 +90,7 @@ def _mode(args: argparse.Namespace) -> str:
 
 def _check_options(args: argparse.Namespace, mode: str) -> None:
     """Options that belong to another edit, or a missing companion, before anything is read."""
-    belongs = {"--frames": "--prompt", "--content": "--style", "--keep": "--compose"}
+    belongs = {"--frames": "--prompt", "--content": "--style", "--contacts": "--style", "--keep": "--compose"}
     for option, owner in belongs.items():
         if getattr(args, option[2:]) is not None and mode != owner:
             raise InputError(f"goes with {owner}, not {mode}", field=option)
@@ -157,6 +160,8 @@ def edit_command(args: argparse.Namespace) -> int:
         if kept:
             constraints = [pipe.fullbody_keyframe_constraint(kept, motion=source)]
     elif mode == "--style":
+        if args.contacts is not None:
+            options["contacts"] = args.contacts
         out = pipe.style_edit(source, args.style, content=args.content, **options)
         task = "style_edit"
         constraints = _style_constraints(pipe, source, out)
@@ -175,12 +180,15 @@ def edit_command(args: argparse.Namespace) -> int:
 
 
 def _style_constraints(pipe: Any, source: Any, out: Any) -> list[Any]:
-    """The viewer's condition of a style edit: the kept floor path and the planted feet."""
+    """The viewer's condition of a style edit: the kept floor path, and the planted feet when their
+    positions were kept (``contacts="feet"``)."""
     import numpy as np
 
     path = np.asarray(out.smooth_root_pos[0][:, [0, 2]], np.float64)
     sets = [pipe.root2d_constraint(np.arange(out.num_frames), path)]
-    for name, frames in (out.info["edit"]["kept"]["contact_frames"] or {}).items():
+    kept = out.info["edit"]["kept"]
+    pinned = kept["contact_frames"] if kept.get("contacts") == "feet" else None
+    for name, frames in (pinned or {}).items():
         if frames:
             sets.append(pipe.end_effector_constraint(name, frames, motion=source, smooth_root_2d=path[frames]))
     return sets

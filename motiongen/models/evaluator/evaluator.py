@@ -23,7 +23,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from motiongen.errors import DataNotFoundError, InputError, UnknownNameError
+from motiongen.errors import InputError
 from motiongen.io.atomic import atomic_write, atomic_write_text
 from motiongen.models.evaluator.features import positions_to_evaluator_features
 from motiongen.models.evaluator.model import EvaluatorConfig, TextMotionModel
@@ -43,28 +43,12 @@ MIN_STD = 1e-2
 
 
 def resolve_evaluator(name_or_path: str | os.PathLike[str]) -> Path:
-    """The evaluator folder of a known name or a path.
+    """The evaluator folder of a known name or a path (see
+    :func:`~motiongen.pipelines.bundle.resolve_component` for the errors)."""
+    from motiongen.pipelines.bundle import resolve_component
 
-    Raises:
-        DataNotFoundError: a known name that is not installed. UnknownNameError: neither a known
-            name nor a folder with ``config.json``.
-    """
-    from motiongen.pipelines.bundle import models_dir
-
-    text = os.fspath(name_or_path)
-    if text in KNOWN_EVALUATORS:
-        folder = models_dir() / KNOWN_EVALUATORS[text]
-        if not (folder / CONFIG_FILE).is_file():
-            raise DataNotFoundError(
-                f"evaluator '{text}' is not installed (no {CONFIG_FILE} in {folder}); train one with "
-                "`motiongen train evaluator --config configs/evaluator_smplx.yaml`"
-            )
-        return folder
-    path = Path(text).expanduser()
-    if path.is_dir() and (path / CONFIG_FILE).is_file():
-        return path
-    raise UnknownNameError(
-        f"'{text}' is neither a known evaluator ({', '.join(KNOWN_EVALUATORS)}) nor a folder with {CONFIG_FILE}"
+    return resolve_component(
+        name_or_path, KNOWN_EVALUATORS, "evaluator", "motiongen train evaluator --config configs/evaluator_smplx.yaml"
     )
 
 

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from motiongen.errors import DataNotFoundError, InputError, UnknownNameError
+from motiongen.errors import InputError
 from motiongen.io.atomic import atomic_write, atomic_write_text
 from motiongen.models.evaluator.evaluator import tensors_digest
 from motiongen.models.evaluator.features import (
@@ -228,30 +228,15 @@ def clip_probabilities(model: StyleNet, features: Sequence[np.ndarray], head: st
 # Finding a classifier
 # ==================================================================================================
 def resolve_style_classifier(name_or_path: str | os.PathLike[str]) -> Path:
-    """The style classifier folder of a known name or a path.
-
-    Raises:
-        DataNotFoundError: a known name that is not installed. UnknownNameError: neither a known
-            name nor a folder with ``config.json``.
-    """
-    from motiongen.pipelines.bundle import models_dir
+    """The style classifier folder of a known name or a path (see
+    :func:`~motiongen.pipelines.bundle.resolve_component` for the errors)."""
+    from motiongen.pipelines.bundle import models_dir, resolve_component
 
     text = os.fspath(name_or_path)
-    if text in KNOWN_STYLE_CLASSIFIERS:
-        folder = models_dir() / KNOWN_STYLE_CLASSIFIERS[text]
-        if not (folder / CONFIG_FILE).is_file():
-            raise DataNotFoundError(
-                f"style classifier '{text}' is not installed (no {CONFIG_FILE} in {folder}); train one with "
-                "`motiongen train style-classifier --config configs/style_classifier_smplx.yaml "
-                f"--export {folder}`"
-            )
-        return folder
-    path = Path(text).expanduser()
-    if path.is_dir() and (path / CONFIG_FILE).is_file():
-        return path
-    raise UnknownNameError(
-        f"'{text}' is neither a known style classifier ({', '.join(KNOWN_STYLE_CLASSIFIERS)}) "
-        f"nor a folder with {CONFIG_FILE}"
+    export = models_dir() / KNOWN_STYLE_CLASSIFIERS.get(text, "style-classifier-smplx")
+    return resolve_component(
+        text, KNOWN_STYLE_CLASSIFIERS, "style classifier",
+        f"motiongen train style-classifier --config configs/style_classifier_smplx.yaml --export {export}",
     )
 
 
