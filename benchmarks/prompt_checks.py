@@ -7,8 +7,12 @@ For fixed prompts and seeds 0..4 (one 150-frame, 5 s sample each):
 - "walks and turns left/right" turns over 45 degrees, in that direction;
 - "waves/raises the right (left) hand" moves that wrist (relative to the pelvis) at least twice as far
   as the other wrist;
-- feet do not slide: foot skate (KIMODO's FootSkateFromHeight) under 1.5 x the real-data figure,
-  measured by the same code on the test split of the dataset.
+- feet do not slide: each prompt's foot skate (KIMODO's FootSkateFromHeight: mean toe speed while the
+  toe is below 5 cm) under 1.5 x the same figure of the real test-split clips of the same motion
+  (Bandai's walk, run, walk-turn-left/right, wave- and raise-hand clips: :data:`REAL_CONTENT`). The
+  figure counts a toe skimming the floor in a stride as well as a planted one sliding, so it depends
+  on the motion: real walks score about three times the test split's average, which is mostly
+  standing gestures; that average is still reported beside.
 
 A check passes when at least 4 of the 5 seeds pass. Writes benchmarks/results/prompt_checks.json.
 
@@ -41,21 +45,39 @@ PROMPTS = {
     "raise_right": "a person raises the right hand.",
     "raise_left": "a person raises the left hand.",
 }
+#: Bandai contents whose real test clips are each prompt's foot-skate reference.
+REAL_CONTENT = {
+    "walk": ("walk",),
+    "run": ("run",),
+    "turn_left": ("walk-turn-left",),
+    "turn_right": ("walk-turn-right",),
+    "wave_right": ("wave-right-hand",),
+    "wave_left": ("wave-left-hand",),
+    "raise_right": ("raise-up-right-hand",),
+    "raise_left": ("raise-up-left-hand",),
+}
 SEEDS = (0, 1, 2, 3, 4)
 FRAMES = 150
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "prompt_checks.json"
 
 
-def real_foot_skate(split: str = "test") -> float:
-    """Mean foot skate over the dataset split's clips (the real-data row)."""
+def real_foot_skate(split: str = "test") -> tuple[float, dict[str, dict[str, float]]]:
+    """Mean foot skate over the dataset split's clips, and per prompt over the clips of its motion
+    (:data:`REAL_CONTENT`: ``{"clips": n, "foot_skate": mean}``)."""
     from motiongen.data.dataset import MotionDataset
 
     dataset = MotionDataset(split=split, mirrored=False)
-    values = []
+    values, contents = [], []
     for index in range(len(dataset)):
         motion, _ = dataset[index]
         values.append(foot_skate_from_height(motion.joint_positions(), motion.skeleton, motion.fps))
-    return float(np.mean(values))
+        labels = dataset.record(index).get("labels") or {}
+        contents.append(labels.get("content") if motion.meta.get("source") == "bandai" else None)
+    per_prompt = {}
+    for key, wanted in REAL_CONTENT.items():
+        mine = [v for v, c in zip(values, contents) if c in wanted]
+        per_prompt[key] = {"content": list(wanted), "clips": len(mine), "foot_skate": float(np.mean(mine))}
+    return float(np.mean(values)), per_prompt
 
 
 def main() -> int:
@@ -93,7 +115,7 @@ def main() -> int:
                 "foot_skate": foot_skate_from_height(pos, skeleton, fps),
             }
     generation_s = time.perf_counter() - start
-    skate_real = real_foot_skate()
+    skate_real, skate_real_by_prompt = real_foot_skate()
 
     def seeds_passing(rule) -> list[int]:
         return [s for s in SEEDS if rule(s)]
@@ -112,8 +134,8 @@ def main() -> int:
             lambda s: m["raise_right"][s]["right_wrist_m"] >= 2 * m["raise_right"][s]["left_wrist_m"]),
         "raise left: left wrist >= 2x right": seeds_passing(
             lambda s: m["raise_left"][s]["left_wrist_m"] >= 2 * m["raise_left"][s]["right_wrist_m"]),
-        "foot skate < 1.5 x real (all prompts)": seeds_passing(
-            lambda s: max(m[k][s]["foot_skate"] for k in PROMPTS) < 1.5 * skate_real),
+        "foot skate < 1.5 x real clips of the same motion (all prompts)": seeds_passing(
+            lambda s: all(m[k][s]["foot_skate"] < 1.5 * skate_real_by_prompt[k]["foot_skate"] for k in PROMPTS)),
     }
     summary = {name: {"seeds_passing": passing, "passed": len(passing) >= 4} for name, passing in checks.items()}
     result = {
@@ -128,6 +150,7 @@ def main() -> int:
         "seeds": list(SEEDS),
         "prompts": PROMPTS,
         "real_foot_skate_test_split": skate_real,
+        "real_foot_skate_by_prompt": skate_real_by_prompt,
         "measures": measures,
         "checks": summary,
         "passed": sum(c["passed"] for c in summary.values()),
@@ -141,6 +164,11 @@ def main() -> int:
     print("| check | seeds passing (of 5) | passed |\n|---|---|---|")
     for name, c in summary.items():
         print(f"| {name} | {len(c['seeds_passing'])} | {'yes' if c['passed'] else 'no'} |")
+    print("\n| prompt | foot skate, mean of seeds (m/s) | real clips of the motion (m/s) | clips |\n|---|---|---|---|")
+    for key in PROMPTS:
+        real = skate_real_by_prompt[key]
+        mean = np.mean([m[key][s]["foot_skate"] for s in SEEDS])
+        print(f"| {key} | {mean:.3f} | {real['foot_skate']:.3f} | {real['clips']} |")
     print(f"\n{result['passed']}/{result['total']} checks pass; real-data foot skate {skate_real:.3f} m/s; wrote {args.out}")
     return 0
 
