@@ -8,14 +8,13 @@ Folder layout (``save_pretrained``):
 - ``skeleton.json``: the skeleton whose joint positions the motion encoder reads;
 - ``README.md``: the model card.
 
+The files are written and read by :mod:`motiongen.models.frozen` (shared with the style classifier).
 ``version`` is a short sha256 of the config and every stored tensor: metrics files carry it, so two
 figures are comparable only when they name the same version.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -23,23 +22,27 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from motiongen.errors import InputError
-from motiongen.io.atomic import atomic_write, atomic_write_text
+from motiongen.models import frozen
 from motiongen.models.evaluator.features import positions_to_evaluator_features
 from motiongen.models.evaluator.model import EvaluatorConfig, TextMotionModel
+
+# these names stay importable from here, where they lived before frozen.py
+from motiongen.models.frozen import (  # noqa: F401
+    CARD_FILE,
+    CONFIG_FILE,
+    MIN_STD,
+    SKELETON_FILE,
+    WEIGHTS_FILE,
+    tensors_digest,
+)
 from motiongen.skeleton.skeleton import Skeleton
 
 EVALUATOR_FORMAT = "motiongen.evaluator/1"
 DEFAULT_EVALUATOR = "motiongen/evaluator-smplx"
 #: Shipped evaluators: name -> folder under motiongen/assets/models.
 KNOWN_EVALUATORS = {DEFAULT_EVALUATOR: "evaluator-smplx"}
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
-SKELETON_FILE = "skeleton.json"
-CARD_FILE = "README.md"
-_MEAN_KEY, _STD_KEY = "normalization.mean", "normalization.std"
-#: Lower bound of a feature's standard deviation: near-constant features must not explode.
-MIN_STD = 1e-2
+#: ``config.json`` keys that ``version`` covers: those of ``TextMotionEvaluator._config_dict``.
+_HASHED_CONFIG_KEYS = ("format", "model", "skeleton_name", "fps", "text_encoder")
 
 
 def resolve_evaluator(name_or_path: str | os.PathLike[str]) -> Path:
@@ -50,17 +53,6 @@ def resolve_evaluator(name_or_path: str | os.PathLike[str]) -> Path:
     return resolve_component(
         name_or_path, KNOWN_EVALUATORS, "evaluator", "motiongen train evaluator --config configs/evaluator_smplx.yaml"
     )
-
-
-def tensors_digest(config: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]) -> str:
-    """First 16 hex digits of sha256 over the config JSON and every tensor (name, dtype, bytes)."""
-    h = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
-    for name in sorted(tensors):
-        t = tensors[name].detach().cpu().contiguous()
-        h.update(name.encode())
-        h.update(str(t.dtype).encode())
-        h.update(t.numpy().tobytes())
-    return h.hexdigest()[:16]
 
 
 class TextMotionEvaluator:
@@ -85,12 +77,9 @@ class TextMotionEvaluator:
         info: Mapping[str, Any] | None = None,
         text_encoder: Any = None,
     ) -> None:
-        self.model = model.eval()
-        for p in self.model.parameters():
-            p.requires_grad_(False)
+        self.model = frozen.freeze(model)
         self.config: EvaluatorConfig = model.config
-        self.mean = np.asarray(mean, dtype=np.float32)
-        self.std = np.maximum(np.asarray(std, dtype=np.float32), MIN_STD)
+        self.mean, self.std = frozen.normalization_arrays(mean, std)
         self.skeleton = skeleton
         self.fps = float(fps)
         self.info = dict(info or {})
@@ -107,10 +96,7 @@ class TextMotionEvaluator:
         return self._text_encoder
 
     def _state(self) -> dict[str, torch.Tensor]:
-        state = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
-        state[_MEAN_KEY] = torch.from_numpy(self.mean.copy())
-        state[_STD_KEY] = torch.from_numpy(self.std.copy())
-        return state
+        return frozen.normalized_state(self.model, self.mean, self.std)
 
     def _config_dict(self) -> dict[str, Any]:
         return {
@@ -125,7 +111,7 @@ class TextMotionEvaluator:
     def version(self) -> str:
         """Short hash of config and weights as stored (a loaded evaluator: of its file's tensors)."""
         if self._version is None:
-            self._version = tensors_digest(self._config_dict(), self._state())
+            self._version = frozen.tensors_digest(self._config_dict(), self._state())
         return self._version
 
     # ---------------------------------------------------------------------------------------------
@@ -170,51 +156,21 @@ class TextMotionEvaluator:
     # ---------------------------------------------------------------------------------------------
     def save_pretrained(self, folder: str | Path, *, weights_dtype: str = "float16", card: str | None = None) -> Path:
         """Write ``config.json``, ``model.safetensors``, ``skeleton.json`` (and ``README.md``) to ``folder``."""
-        from safetensors.torch import save
-
-        if weights_dtype not in ("float16", "float32"):
-            raise InputError(f"weights_dtype must be float16 or float32, got '{weights_dtype}'", field="weights_dtype")
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        dtype = torch.float16 if weights_dtype == "float16" else torch.float32
-        state = {k: (v.to(dtype) if v.is_floating_point() and not k.startswith("normalization.") else v).contiguous()
-                 for k, v in self._state().items()}
-        data = save(state)
-        atomic_write(folder / WEIGHTS_FILE, lambda f: f.write(data))
-        config = {**self._config_dict(), "weights_dtype": weights_dtype, "info": self.info}
-        config["version"] = tensors_digest(self._config_dict(), state)
-        atomic_write_text(folder / CONFIG_FILE, json.dumps(config, indent=1) + "\n")
-        atomic_write_text(folder / SKELETON_FILE, self.skeleton.to_json())
-        if card is not None:
-            atomic_write_text(folder / CARD_FILE, card)
-        return folder
+        frozen.write_frozen_model(
+            folder, self._config_dict(), self._state(), self.skeleton, info=self.info, weights_dtype=weights_dtype,
+            card=card,
+        )
+        return Path(folder)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike[str] = DEFAULT_EVALUATOR) -> "TextMotionEvaluator":
         """Load a shipped evaluator by name or one saved with :meth:`save_pretrained`."""
-        from safetensors.torch import load_file
-
-        folder = resolve_evaluator(name_or_path)
-        try:
-            config = json.loads((folder / CONFIG_FILE).read_text())
-        except json.JSONDecodeError as exc:
-            raise InputError(f"invalid JSON ({exc.msg})", path=folder / CONFIG_FILE) from None
-        if config.get("format") != EVALUATOR_FORMAT:
-            raise InputError(f"not a motiongen evaluator (format {EVALUATOR_FORMAT})", path=folder / CONFIG_FILE)
-        state = load_file(str(folder / WEIGHTS_FILE))
-        stored = {k: config[k] for k in ("format", "model", "skeleton_name", "fps", "text_encoder") if k in config}
-        version = tensors_digest(stored, state)
-        if config.get("version") not in (None, version):
-            raise InputError(
-                f"weights do not match the version recorded in {CONFIG_FILE} ({config['version']} != {version})",
-                path=folder / WEIGHTS_FILE,
-            )
-        model = TextMotionModel(EvaluatorConfig.from_dict(config["model"]))
-        mean, std = state.pop(_MEAN_KEY).numpy(), state.pop(_STD_KEY).numpy()
-        model.load_state_dict({k: v.float() for k, v in state.items()})
-        skeleton = Skeleton.from_dict(json.loads((folder / SKELETON_FILE).read_text()))
-        evaluator = cls(model, mean, std, skeleton, config.get("fps", 30.0), config.get("info"))
-        evaluator._version = version
-        evaluator.info["path"] = str(folder)
+        files = frozen.read_frozen_model(
+            resolve_evaluator(name_or_path), EVALUATOR_FORMAT, "evaluator", _HASHED_CONFIG_KEYS
+        )
+        model = TextMotionModel(EvaluatorConfig.from_dict(files.config["model"]))
+        model.load_state_dict(files.weights)
+        evaluator = cls(model, files.mean, files.std, files.skeleton, files.config.get("fps", 30.0), files.config.get("info"))
+        evaluator._version = files.version
+        evaluator.info["path"] = str(files.folder)
         return evaluator
-

@@ -24,7 +24,6 @@ the label sets, skeleton name, fps, training notes, version), ``model.safetensor
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import asdict, dataclass, field, fields
@@ -37,11 +36,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from motiongen.errors import InputError
-from motiongen.io.atomic import atomic_write, atomic_write_text
-from motiongen.models.evaluator.evaluator import tensors_digest
+from motiongen.models import frozen
 from motiongen.models.evaluator.features import (
     evaluator_feature_dim,
     positions_to_evaluator_features,
+)
+
+# these names stay importable from here, where they lived before frozen.py
+from motiongen.models.frozen import (  # noqa: F401
+    CARD_FILE,
+    CONFIG_FILE,
+    MIN_STD,
+    SKELETON_FILE,
+    WEIGHTS_FILE,
 )
 from motiongen.skeleton.skeleton import Skeleton
 
@@ -52,13 +59,8 @@ KNOWN_STYLE_CLASSIFIERS = {DEFAULT_STYLE_CLASSIFIER: "style-classifier-smplx"}
 DEFAULT_LABEL_SET = "bandai-7"
 #: Bandai ``labels["dataset"]`` -> the head that reads its styles.
 BANDAI_HEADS = {2: "bandai-7", 1: "bandai-15"}
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
-SKELETON_FILE = "skeleton.json"
-CARD_FILE = "README.md"
-_MEAN_KEY, _STD_KEY = "normalization.mean", "normalization.std"
-#: Lower bound of a feature's standard deviation: near-constant features must not explode.
-MIN_STD = 1e-2
+#: ``config.json`` keys that ``version`` covers: those of ``StyleClassifier._config_dict``.
+_HASHED_CONFIG_KEYS = ("format", "model", "skeleton_name", "fps")
 #: Windows per forward pass when classifying (bounds memory on long clips).
 _WINDOW_BATCH = 256
 
@@ -263,12 +265,9 @@ class StyleClassifier:
         fps: float = 30.0,
         info: Mapping[str, Any] | None = None,
     ) -> None:
-        self.model = model.eval()
-        for p in self.model.parameters():
-            p.requires_grad_(False)
+        self.model = frozen.freeze(model)
         self.config: StyleClassifierConfig = model.config
-        self.mean = np.asarray(mean, dtype=np.float32)
-        self.std = np.maximum(np.asarray(std, dtype=np.float32), MIN_STD)
+        self.mean, self.std = frozen.normalization_arrays(mean, std)
         expected = evaluator_feature_dim(skeleton.num_joints)
         if self.config.feature_dim != expected or self.mean.shape != (expected,) or self.std.shape != (expected,):
             raise InputError(
@@ -292,10 +291,7 @@ class StyleClassifier:
         return self.config.window
 
     def _state(self) -> dict[str, torch.Tensor]:
-        state = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
-        state[_MEAN_KEY] = torch.from_numpy(self.mean.copy())
-        state[_STD_KEY] = torch.from_numpy(self.std.copy())
-        return state
+        return frozen.normalized_state(self.model, self.mean, self.std)
 
     def _config_dict(self) -> dict[str, Any]:
         return {
@@ -309,7 +305,7 @@ class StyleClassifier:
     def version(self) -> str:
         """Short hash of config and weights as stored (a loaded classifier: of its file's tensors)."""
         if self._version is None:
-            self._version = tensors_digest(self._config_dict(), self._state())
+            self._version = frozen.tensors_digest(self._config_dict(), self._state())
         return self._version
 
     # ---------------------------------------------------------------------------------------------
@@ -389,54 +385,24 @@ class StyleClassifier:
         ``card`` replaces the generated model card. The version recorded (and named on the card) is
         that of the weights as stored, which is what :meth:`from_pretrained` reports.
         """
-        from safetensors.torch import save
-
-        if weights_dtype not in ("float16", "float32"):
-            raise InputError(f"weights_dtype must be float16 or float32, got '{weights_dtype}'", field="weights_dtype")
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        dtype = torch.float16 if weights_dtype == "float16" else torch.float32
-        # the normalisation stays float32: it scales every input, where float16 rounding would show
-        state = {k: (v.to(dtype) if v.is_floating_point() and not k.startswith("normalization.") else v).contiguous()
-                 for k, v in self._state().items()}
-        version = tensors_digest(self._config_dict(), state)
-        data = save(state)
-        atomic_write(folder / WEIGHTS_FILE, lambda f: f.write(data))
-        config = {**self._config_dict(), "weights_dtype": weights_dtype, "info": self.info, "version": version}
-        atomic_write_text(folder / CONFIG_FILE, json.dumps(config, indent=1) + "\n")
-        atomic_write_text(folder / SKELETON_FILE, self.skeleton.to_json())
-        atomic_write_text(folder / CARD_FILE, card if card is not None else model_card(self, version, weights_dtype))
-        return folder
+        frozen.write_frozen_model(
+            folder, self._config_dict(), self._state(), self.skeleton, info=self.info, weights_dtype=weights_dtype,
+            card=card if card is not None else lambda version: model_card(self, version, weights_dtype),
+        )
+        return Path(folder)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike[str] = DEFAULT_STYLE_CLASSIFIER) -> "StyleClassifier":
         """Load a shipped classifier by name (``"motiongen/style-classifier-smplx"``) or a folder
         written by :meth:`save_pretrained`."""
-        from safetensors.torch import load_file
-
-        folder = resolve_style_classifier(name_or_path)
-        try:
-            config = json.loads((folder / CONFIG_FILE).read_text())
-        except json.JSONDecodeError as exc:
-            raise InputError(f"invalid JSON ({exc.msg})", path=folder / CONFIG_FILE) from None
-        if not isinstance(config, dict) or config.get("format") != STYLE_CLASSIFIER_FORMAT:
-            raise InputError(f"not a motiongen style classifier (format {STYLE_CLASSIFIER_FORMAT})",
-                             path=folder / CONFIG_FILE)
-        state = load_file(str(folder / WEIGHTS_FILE))
-        stored = {k: config[k] for k in ("format", "model", "skeleton_name", "fps") if k in config}
-        version = tensors_digest(stored, state)
-        if config.get("version") not in (None, version):
-            raise InputError(
-                f"weights do not match the version recorded in {CONFIG_FILE} ({config['version']} != {version})",
-                path=folder / WEIGHTS_FILE,
-            )
-        model = StyleNet(StyleClassifierConfig.from_dict(config["model"]))
-        mean, std = state.pop(_MEAN_KEY).float().numpy(), state.pop(_STD_KEY).float().numpy()
-        model.load_state_dict({k: v.float() for k, v in state.items()})
-        skeleton = Skeleton.from_dict(json.loads((folder / SKELETON_FILE).read_text()))
-        classifier = cls(model, mean, std, skeleton, config.get("fps", 30.0), config.get("info"))
-        classifier._version = version
-        classifier.info["path"] = str(folder)
+        files = frozen.read_frozen_model(
+            resolve_style_classifier(name_or_path), STYLE_CLASSIFIER_FORMAT, "style classifier", _HASHED_CONFIG_KEYS
+        )
+        model = StyleNet(StyleClassifierConfig.from_dict(files.config["model"]))
+        model.load_state_dict(files.weights)
+        classifier = cls(model, files.mean, files.std, files.skeleton, files.config.get("fps", 30.0), files.config.get("info"))
+        classifier._version = files.version
+        classifier.info["path"] = str(files.folder)
         return classifier
 
 
