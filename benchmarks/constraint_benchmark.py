@@ -391,12 +391,13 @@ def run_examples(
 
 
 # ==================================================================================================
-def load_test_clips(root: str | None) -> tuple[Any, Path]:
-    """The test split (no mirrored copies) of the built dataset at ``root`` (default: the cache's)."""
+def load_test_clips(root: str | None, split: str = "test") -> tuple[Any, Path]:
+    """A split (no mirrored copies; the test split unless tuning on val) of the built dataset at
+    ``root`` (default: the cache's)."""
     from motiongen.data.dataset import MotionDataset, dataset_dir
 
     folder = Path(root) if root else dataset_dir()
-    return MotionDataset(root=folder, split="test", mirrored=False), folder
+    return MotionDataset(root=folder, split=split, mirrored=False), folder
 
 
 def run_windows(args: argparse.Namespace, pipe: Any) -> int:
@@ -404,7 +405,7 @@ def run_windows(args: argparse.Namespace, pipe: Any) -> int:
     machine header; writes ``args.output``."""
     wall = time.perf_counter()
     host = machine_info(str(pipe.device))  # load average before the work
-    clips, folder = load_test_clips(args.dataset_root)
+    clips, folder = load_test_clips(args.dataset_root, args.split)
     try:
         evaluated = evaluate_constraints(
             pipe, clips, cases=args.cases, frames=args.frames, steps=args.steps, seed=args.seed,
@@ -433,7 +434,7 @@ def run_windows(args: argparse.Namespace, pipe: Any) -> int:
     atomic_write_text(args.output, json.dumps(result, indent=1) + "\n")
     print(format_tables(summary, TYPES))
     print(
-        f"\n{len(evaluated['per_case'])} test windows x {len(TYPES)} types, {args.frames} frames, {args.steps} steps; "
+        f"\n{len(evaluated['per_case'])} {args.split} windows x {len(TYPES)} types, {args.frames} frames, {args.steps} steps; "
         f"raw features identical with and without post-processing: {evaluated['raw_features_identical']}; "
         f"{result['wall_seconds']:.0f} s; wrote {args.output}"
     )
@@ -499,6 +500,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--dataset-root", default=None, help="built dataset folder (default: the cache's full build)")
+    parser.add_argument("--split", default="test", choices=("test", "val"),
+                        help="where the windows come from: test (reported) or val (for choosing settings)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--quick", action="store_true", help="a tiny run: 2 cases, 60 frames, 5 steps")
     parser.add_argument(
