@@ -170,7 +170,7 @@ def measure_style_edits(
     rows: list[dict[str, Any]] = []
     for target in styles:
         sources = _pick(rng, [c for c in pool if c.style != target], sources_per_style)
-        for k, clip in enumerate(sources):
+        for clip in sources:
             content, style_text = style_phrases(clip.content, target)
             edit_seed = seed * 100_003 + len(rows)
             edited = _positions(pipe.style_edit(clip.motion, style_text, content=content, seed=edit_seed, **(sampling or {})))
