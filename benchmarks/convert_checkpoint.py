@@ -82,28 +82,19 @@ def memory_available() -> float:
 
 
 def official_named_shapes() -> dict[str, tuple[int, ...]]:
-    """Key -> shape of KIMODO's backbone, from torch modules named as KIMODO names them (on the meta device)."""
+    """Key -> shape of KIMODO's backbone at full size, from torch modules named as KIMODO names them
+    (:func:`~motiongen.models.kimodo.official.kimodo_named_backbone`, on the meta device)."""
     import torch
-    from torch import nn
 
-    d = 9 + 12 * JOINTS
+    from motiongen.models.kimodo.config import KimodoDenoiserConfig
+    from motiongen.models.kimodo.official import kimodo_named_backbone
 
-    def stage(din: int, dout: int) -> nn.Module:
-        m = nn.Module()
-        m.embed_text = nn.Linear(TEXT_DIM, WIDTH)
-        m.input_linear = nn.Linear(din, WIDTH)
-        m.output_linear = nn.Linear(WIDTH, dout)
-        m.linear_first_heading_angle = nn.Linear(2, WIDTH)
-        m.embed_timestep = nn.Module()
-        m.embed_timestep.time_embed = nn.Sequential(nn.Linear(WIDTH, WIDTH), nn.SiLU(), nn.Linear(WIDTH, WIDTH))
-        layer = nn.TransformerEncoderLayer(WIDTH, HEADS, FF, 0.0, activation="gelu", batch_first=True, norm_first=False)
-        m.seqTransEncoder = nn.TransformerEncoder(layer, LAYERS, enable_nested_tensor=False)
-        return m
-
+    config = KimodoDenoiserConfig(
+        feature_dim=9 + 12 * JOINTS, num_joints=JOINTS, text_dim=TEXT_DIM, num_text_tokens=TEXT_TOKENS,
+        width=WIDTH, layers=LAYERS, heads=HEADS, ff=FF,
+    )
     with torch.device("meta"):
-        backbone = nn.Module()
-        backbone.root_model = stage(2 * d, 5)
-        backbone.body_model = stage(2 * d - 1, d - 5)
+        backbone = kimodo_named_backbone(config)
     return {f"denoiser.backbone.{k}": tuple(v.shape) for k, v in backbone.state_dict().items()}
 
 

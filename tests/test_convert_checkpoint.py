@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from torch import nn
 
 from motiongen.errors import InputError, UnknownNameError
 from motiongen.models.kimodo.config import KimodoDenoiserConfig, official_kimodo_config
 from motiongen.models.kimodo.denoiser import TwoStageDenoiser, sinusoidal_table
 from motiongen.models.kimodo.official import (
+    kimodo_named_backbone,
     load_official_state_dict,
     load_official_stats,
     official_key_table,
@@ -43,20 +43,6 @@ from motiongen.pipelines.convert_checkpoint import (
 from motiongen.pipelines.kimodo import KIMODOPipeline
 
 J, D, WIDTH, TEXT_DIM, FF, LAYERS, HEADS = 22, 9 + 12 * 22, 64, 32, 128, 2, 4
-
-
-def _stage(din: int, dout: int) -> nn.Module:
-    """One KIMODO ``TransformerEncoderBlock``'s parameters, under KIMODO's module names."""
-    m = nn.Module()
-    m.embed_text = nn.Linear(TEXT_DIM, WIDTH)
-    m.input_linear = nn.Linear(din, WIDTH)
-    m.output_linear = nn.Linear(WIDTH, dout)
-    m.linear_first_heading_angle = nn.Linear(2, WIDTH)
-    m.embed_timestep = nn.Module()
-    m.embed_timestep.time_embed = nn.Sequential(nn.Linear(WIDTH, WIDTH), nn.SiLU(), nn.Linear(WIDTH, WIDTH))
-    layer = nn.TransformerEncoderLayer(WIDTH, HEADS, FF, 0.0, activation="gelu", batch_first=True)
-    m.seqTransEncoder = nn.TransformerEncoder(layer, LAYERS, enable_nested_tensor=False)
-    return m
 
 
 def _config_yaml(heading: bool = True, skeleton: str = "kimodo.skeleton.SMPLXSkeleton22", **override: str) -> str:
@@ -95,9 +81,7 @@ def _config_yaml(heading: bool = True, skeleton: str = "kimodo.skeleton.SMPLXSke
 def write_official_checkpoint(folder: Path, *, seed: int = 0, heading: bool = True) -> dict[str, torch.Tensor]:
     """A reduced checkpoint folder in the official layout; returns the state dict it wrote."""
     torch.manual_seed(seed)
-    backbone = nn.Module()
-    backbone.root_model = _stage(2 * D, 5)
-    backbone.body_model = _stage(2 * D - 1, D - 5)
+    backbone = kimodo_named_backbone(_reduced_config(heading))
     with torch.no_grad():
         for p in backbone.parameters():  # LayerNorms too, so swapped norms would show
             p.add_(0.05 * torch.randn_like(p))

@@ -210,6 +210,37 @@ def official_shapes(config: KimodoDenoiserConfig) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+def kimodo_named_backbone(config: KimodoDenoiserConfig) -> torch.nn.Module:
+    """Torch modules named as KIMODO names its ``TwostageDenoiser`` backbone (``root_model`` and
+    ``body_model``, each a ``TransformerEncoderBlock``), sized for ``config``, with torch's default
+    initialisation (on the default device: build it under ``torch.device("meta")`` for shapes alone).
+
+    Its ``state_dict()``, prefixed with ``denoiser.backbone.``, is a stand-in for an official
+    checkpoint (tests, the conversion benchmark); built by torch rather than from
+    :func:`official_shapes`, it also checks that table.
+    """
+    from torch import nn
+
+    w = config.width
+
+    def stage(din: int, dout: int) -> nn.Module:
+        m = nn.Module()
+        m.embed_text = nn.Linear(config.text_dim, w)
+        m.input_linear = nn.Linear(din, w)
+        m.output_linear = nn.Linear(w, dout)
+        m.linear_first_heading_angle = nn.Linear(2, w)
+        m.embed_timestep = nn.Module()
+        m.embed_timestep.time_embed = nn.Sequential(nn.Linear(w, w), nn.SiLU(), nn.Linear(w, w))
+        layer = nn.TransformerEncoderLayer(w, config.heads, config.ff, 0.0, activation="gelu", batch_first=True)
+        m.seqTransEncoder = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
+        return m
+
+    backbone = nn.Module()
+    for name, (din, dout) in _stage_dims(config).items():
+        setattr(backbone, name, stage(din, dout))
+    return backbone
+
+
 def official_key_table(config: KimodoDenoiserConfig) -> dict[str, str | None]:
     """Official key -> our :class:`TwoStageDenoiser` key, for every key of an official checkpoint.
 
