@@ -18,7 +18,6 @@ import base64
 import http.client
 import io
 import json
-import os
 import shutil
 import struct
 import threading
@@ -28,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from headless_browser import headless_chromium
 from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
@@ -48,21 +48,10 @@ from motiongen.viz.g1_meshes import (
 )
 from motiongen.viz.server import ViewerServer
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 TIMEOUT_MS = 120_000  # software WebGL drawing ~350k triangles on a busy 2-core machine
 #: g1.xml: 42 visual geoms (38 meshes, 4 cylinders); 3 repeat another exactly (pelvis contour, left hip pitch and roll).
 G1_VISUAL_GEOMS, G1_CYLINDERS, G1_REPEATS = 42, 4, 3
 FRAMES = 60
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("MOTIONGEN_REQUIRE_DATA") == "1":
-        pytest.fail(f"{reason}, but MOTIONGEN_REQUIRE_DATA=1 requires these tests to run")
-    pytest.skip(reason)
 
 
 # ==================================================================================================
@@ -482,16 +471,7 @@ def test_library_refuses_a_mesh_file_outside_its_folder(g1_assets: tuple[Path, P
 # the page
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.is_file():
-        _unavailable(f"{CHROMIUM} not found (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("the playwright package is not installed (pip install playwright)")
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
+    yield from headless_chromium()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ MOTIONGEN_REQUIRE_DATA=1 (CI) they fail instead.
 from __future__ import annotations
 
 import io
-import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from headless_browser import headless_chromium
 from test_viz_manifest import EXAMPLES, build_example_root
 
 from motiongen.viz.folder import write_folder_manifest
@@ -26,35 +26,16 @@ from motiongen.viz.server import ViewerServer
 
 pytestmark = pytest.mark.data
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 THREE_VERSION = "0.187.0"
 GT_REASON = "KIMODO's examples come without a motion capture"
 MIXED, EE = "07_mixed_constraints", "04_ee_constraint"
 TIMEOUT_MS = 60_000  # software WebGL on a busy 2-core machine
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("MOTIONGEN_REQUIRE_DATA") == "1":
-        pytest.fail(f"{reason}, but MOTIONGEN_REQUIRE_DATA=1 requires the browser tests to run")
-    pytest.skip(reason)
-
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.is_file():
-        _unavailable(f"{CHROMIUM} not found (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("the playwright package is not installed (pip install playwright)")
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
+    yield from headless_chromium()
 
 
 @pytest.fixture(scope="module")
