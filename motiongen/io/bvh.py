@@ -15,6 +15,7 @@ The file's layout (channels and rotation order per joint, End Site offsets, unit
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -561,7 +562,7 @@ def write_bvh(
         assert values is not None  # the default layout carries every motion
     assert layout is not None
 
-    text = _hierarchy_text(motion, layout, scale, decimals)
+    text = hierarchy_text(motion.skeleton, layout.channels, scale, decimals, layout.end_sites)
     text += f"MOTION\nFrames: {motion.num_frames}\nFrame Time: {_frame_time_text(motion)}\n"
     text += _frames_text(values, decimals)
     atomic_write_text(path, text)
@@ -691,8 +692,20 @@ def _number_text(values: np.ndarray, decimals: int) -> np.ndarray:
     return np.round(values, decimals) + 0.0
 
 
-def _hierarchy_text(motion: Motion, layout: _Layout, scale: float, decimals: int) -> str:
-    skeleton = motion.skeleton
+def hierarchy_text(
+    skeleton: Skeleton,
+    channels: Sequence[Sequence[str]],
+    scale: float,
+    decimals: int,
+    end_sites: Mapping[str, Any] | None,
+) -> str:
+    """The HIERARCHY section, joints depth first (children in index order).
+
+    ``channels[j]`` are joint ``j``'s channel names; offsets are written in units of ``scale`` metres
+    with ``decimals`` places. ``end_sites`` maps joint names to End Site offsets (metres): those joints
+    and every leaf get an End Site (a leaf without an entry a zero one); ``None`` writes no End Sites
+    (KIMODO's SOMA files have none).
+    """
     children = skeleton.children
     offsets = _number_text(skeleton.offsets / scale, decimals)
     fmt = f"%.{decimals}f %.{decimals}f %.{decimals}f"
@@ -703,14 +716,14 @@ def _hierarchy_text(motion: Motion, layout: _Layout, scale: float, decimals: int
         lines.append(f"{pad}{'ROOT' if depth == 0 else 'JOINT'} {skeleton.joint_names[j]}")
         lines.append(pad + "{")
         lines.append(f"{pad}\tOFFSET " + fmt % tuple(offsets[j]))
-        channels = layout.channels[j]
-        lines.append(f"{pad}\tCHANNELS {len(channels)}" + "".join(" " + c for c in channels))
+        lines.append(f"{pad}\tCHANNELS {len(channels[j])}" + "".join(" " + c for c in channels[j]))
         for child in children[j]:
             emit(child, depth + 1)
-        end_site = layout.end_sites.get(skeleton.joint_names[j])
-        if end_site is not None or not children[j]:
-            site = _number_text(np.asarray(end_site if end_site is not None else [0.0, 0.0, 0.0]) / scale, decimals)
-            lines.extend([f"{pad}\tEnd Site", f"{pad}\t{{", f"{pad}\t\tOFFSET " + fmt % tuple(site), f"{pad}\t}}"])
+        if end_sites is not None:
+            end_site = end_sites.get(skeleton.joint_names[j])
+            if end_site is not None or not children[j]:
+                site = _number_text(np.asarray(end_site if end_site is not None else [0.0, 0.0, 0.0]) / scale, decimals)
+                lines.extend([f"{pad}\tEnd Site", f"{pad}\t{{", f"{pad}\t\tOFFSET " + fmt % tuple(site), f"{pad}\t}}"])
         lines.append(pad + "}")
 
     emit(0, 0)

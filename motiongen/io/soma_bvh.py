@@ -31,7 +31,7 @@ from motiongen.io.bvh import (
     _check_writable,
     _frame_time_text,
     _frames_text,
-    _number_text,
+    hierarchy_text,
     read_bvh,
 )
 from motiongen.io.kimodo_npz import soma30_to_soma77
@@ -157,32 +157,11 @@ def write_soma_bvh(
     channels = [_SIX_CHANNELS, _SIX_CHANNELS] + [_ROTATION_CHANNELS] * (bvh_motion.skeleton.num_joints - 2)
     values = _channel_values(bvh_motion, channels, CM)
     assert values is not None  # every animated value has its channel
-    text = _hierarchy_text(bvh_motion.skeleton, channels, decimals)
+    text = hierarchy_text(bvh_motion.skeleton, channels, CM, decimals, end_sites=None)  # KIMODO strips End Sites
     text += f"MOTION\nFrames: {bvh_motion.num_frames}\nFrame Time: {_frame_time_text(bvh_motion)}\n"
     text += _frames_text(values, decimals)
     atomic_write_text(Path(path), text)
     return Path(path)
-
-
-def _hierarchy_text(skeleton: Skeleton, channels: list[list[str]], decimals: int) -> str:
-    """HIERARCHY section, depth first, without End Sites (KIMODO strips them)."""
-    children = skeleton.children
-    offsets = _number_text(skeleton.offsets / CM, decimals)
-    number = f"%.{decimals}f"
-    lines = ["HIERARCHY"]
-
-    def emit(joint: int, depth: int) -> None:
-        pad = "\t" * depth
-        lines.append(f"{pad}{'ROOT' if depth == 0 else 'JOINT'} {skeleton.joint_names[joint]}")
-        lines.append(pad + "{")
-        lines.append(f"{pad}\tOFFSET " + " ".join(number % v for v in offsets[joint]))
-        lines.append(f"{pad}\tCHANNELS {len(channels[joint])} " + " ".join(channels[joint]))
-        for child in children[joint]:
-            emit(child, depth + 1)
-        lines.append(pad + "}")
-
-    emit(0, 0)
-    return "\n".join(lines) + "\n"
 
 
 # ------------------------------------------------------------------------------------------------
