@@ -367,6 +367,7 @@ def measure_compositions(
     if not pool:
         raise InputError(f"no test clips of {', '.join(COMPOSE_CONTENTS)} to compose with", field="clips")
     skeleton, fps = pipe.bundle.skeleton, pipe.bundle.features.fps
+    kept = pipe.resolve_body_part(keep)
     rng = np.random.default_rng(seed)
     rows: list[dict[str, Any]] = []
     for name, prompt in COMPOSE_PROMPTS.items():
@@ -374,7 +375,6 @@ def measure_compositions(
             edit_seed = seed * 100_003 + len(rows)
             out = pipe.compose(clip.motion, prompt, keep=keep, seed=edit_seed, **(sampling or {}))
             edited, source = _positions(out), clip.motion.joint_positions()
-            kept = pipe.resolve_body_part(keep)
             passed, figures = gesture_check(name, edited, skeleton)
             source_passed, _ = gesture_check(name, source, skeleton)
             rows.append({
@@ -409,7 +409,7 @@ def measure_compositions(
             "foot_skate": float(np.mean([r["foot_skate"] for r in mine])),
             "source_foot_skate": float(np.mean([r["source_foot_skate"] for r in mine])),
         }
-    return {"keep": keep, "kept_joints": [skeleton.joint_names[j] for j in pipe.resolve_body_part(keep)],
+    return {"keep": keep, "kept_joints": [skeleton.joint_names[j] for j in kept],
             "per_gesture": per_gesture, "edits": rows}
 
 
