@@ -352,6 +352,46 @@ def test_fix_feet_stops_sliding_feet_and_leaves_planted_ones(clips) -> None:
     assert foot_skate_from_height(real_out, skeleton, motion.fps) <= skate_real + 1e-4
 
 
+def test_a_foot_planted_between_two_full_body_keys_is_locked(clips) -> None:
+    """A standing clip keyed at its first and last frame: the contact interval between the keys is
+    locked onto the keys' ankle points (KIMODO drops it and leaves the foot sliding), without a pop at
+    the keys; when the keyed ankle points lie farther apart than SQUEEZED_CONTACT_MAX_GAP the foot
+    moved between them and the interval is left alone."""
+    from motiongen.postprocess.correct import SQUEEZED_CONTACT_MAX_GAP
+
+    motion = clips["standing"]
+    skeleton, n = motion.skeleton, motion.num_frames
+    real_pos = motion.joint_positions()
+    contacts = foot_contacts_from_positions(real_pos, skeleton, motion.fps)
+    local, root = _perturb(motion, 0.03, ("spine2", "neck", "right_shoulder", "left_elbow"))
+    gen_pos = skeleton.forward_kinematics(local, root)[1]
+    targets = _targets_from(motion)
+    targets.fullbody[[0, n - 1]] = True
+    ankles = skeleton.indices([skeleton.joint_set("left_foot")[0], skeleton.joint_set("right_foot")[0]])
+    inner = slice(1, n - 1)
+    # the real feet stay put from key to key, and are in contact in between
+    assert np.linalg.norm((real_pos[-1, ankles] - real_pos[0, ankles])[:, [0, 2]], axis=-1).max() < SQUEEZED_CONTACT_MAX_GAP
+    assert contacts[inner][:, [1, 3]].mean() > 0.9
+
+    out_pos = skeleton.forward_kinematics(*correct_motion(local, root, skeleton, contacts, targets))[1]
+    skate = {name: foot_skate_from_height(pos[inner], skeleton, motion.fps)
+             for name, pos in (("real", real_pos), ("generated", gen_pos), ("corrected", out_pos))}
+    assert skate["generated"] > 2 * skate["real"]
+    assert skate["corrected"] < 0.5 * skate["generated"], skate
+    assert np.abs(out_pos[targets.fullbody] - real_pos[targets.fullbody]).max() < 1e-3
+    speed_out = np.linalg.norm(np.diff(out_pos, axis=0), axis=-1).max(axis=1)
+    speed_gen = np.linalg.norm(np.diff(gen_pos, axis=0), axis=-1).max(axis=1)
+    for near in (slice(0, 5), slice(n - 6, n - 1)):
+        assert speed_out[near].max() <= 1.5 * speed_gen[near].max()
+
+    # the last key moved 30 cm sideways: the ankles' key points are too far apart to lock between
+    moved = _targets_from(motion)
+    moved.fullbody[[0, n - 1]] = True
+    moved.root_positions[-1, 0] += 0.3
+    apart_pos = skeleton.forward_kinematics(*correct_motion(local, root, skeleton, contacts, moved))[1]
+    assert foot_skate_from_height(apart_pos[inner], skeleton, motion.fps) > 0.8 * skate["generated"]
+
+
 def test_fix_feet_slows_planted_toes_in_a_walk(clips) -> None:
     """On a walk the contact frames' toe speed drops. (``foot_skate_from_height`` itself can rise here:
     KIMODO's ankle lock also holds during heel-off, and the re-smoothing lowers the swinging toe by

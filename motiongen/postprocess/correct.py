@@ -13,6 +13,8 @@ call or an analytic IK followed by one:
    frames pinned;
 5. foot clean-up: legs locked onto a fixed ankle point during each contact interval (two-bone IK
    with a reach falloff), toes held at floor height (one-bone IK on the ankle), each re-smoothed.
+   Unlike KIMODO, a contact interval between two dictated frames whose ankle points nearly agree
+   is locked too (:data:`SQUEEZED_CONTACT_MAX_GAP`).
 
 Everything is float64 numpy and vectorised over frames; the IK runs once per effector or foot on
 all its frames together.
@@ -65,6 +67,12 @@ _TOE_ITERATIONS = 10
 MAX_TOE_TURN = math.radians(30.0)
 #: Frames over which the reach-falloff weight is eased (see :func:`_smooth_in_time`).
 FALLOFF_EASE_FRAMES = 4
+#: A contact interval between two dictated frames (full-body keys, that foot's effector keys) is
+#: locked onto the line between the two dictated ankle points when they lie at most this far apart
+#: on the ground (metres): the foot stays planted from one key to the next. KIMODO drops every such
+#: interval, which leaves a standing character between two full-body keys skating freely; farther
+#: apart, the foot really moved and the contact labels are wrong, so the interval is still left alone.
+SQUEEZED_CONTACT_MAX_GAP = 0.10
 
 
 @dataclass
@@ -352,7 +360,13 @@ def _contact_leg_ik(
         before = start > 0 and masked[start - 1]
         after = end < t - 1 and masked[end + 1]
         if before and after:
-            continue  # squeezed between dictated frames: leave it to the resmoothing
+            first, last = pos[start - 1, ankle], pos[end + 1, ankle]
+            if np.linalg.norm((last - first)[[0, 2]]) > SQUEEZED_CONTACT_MAX_GAP:
+                continue  # the foot moved between the keys: leave it to the resmoothing
+            use[start : end + 1] = True
+            share = (np.arange(start, end + 1) - (start - 1))[:, None] / (end + 2 - start)
+            goal[start : end + 1] = first + share * (last - first)
+            continue
         use[start : end + 1] = True
         if before:
             goal[start : end + 1] = pos[start - 1, ankle]
