@@ -20,7 +20,9 @@ model on it:
 - scored with :func:`motiongen.train.kimodo.validation_breakdown` (the function behind the trainer's
   logged ``val_loss``): the loss over all dims, the 5 root dims and the body dims, and over the
   entries the constraint mask covers (``mask > 0``, the observed values the model is given) and the
-  others.
+  others; and the geometric terms of the decoded joints (:func:`motiongen.train.kimodo.geometric_losses`:
+  joint position error in m², joint velocity error in (m/s)², speed² of the foot joints the real motion
+  has in contact), which say how the feature error lands on the joints, the feet above all.
 
 Models: a bundle name or folder (``motiongen/kimodo-smplx``: its weights as shipped, fp16 weights read
 back as fp32), a trainer checkpoint file (``runs/kimodo-smplx/checkpoints/step-XXXXXXXX.pt``: two rows,
@@ -58,7 +60,7 @@ from motiongen.motion.kimodo_features import FeatureStats
 from motiongen.train.config import KimodoTrainConfig, load_train_config
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "val_loss.json"
-FIGURES = ("loss", "root", "body", "constrained", "unconstrained")
+FIGURES = ("loss", "root", "body", "constrained", "unconstrained", "position", "velocity", "foot_contact")
 _STAT_FIELDS = ("global_root_mean", "global_root_std", "body_mean", "body_std", "local_root_mean", "local_root_std")
 
 
@@ -206,7 +208,7 @@ def evaluate(
         for i in members:
             e = entries[i]
             t0 = time.perf_counter()
-            figures = validation_breakdown(e.denoiser, batches, dev, amp)
+            figures = validation_breakdown(e.denoiser, batches, dev, amp, geometry=(cache.layout, stats))
             rows[i] = {
                 "name": e.name, "weights": e.weights, "step": e.step, "source": e.source, "path": e.path,
                 "stats_group": gi, "stats_sha256": digest,
@@ -224,8 +226,8 @@ def evaluate(
 
 
 def format_table(result: dict[str, Any]) -> str:
-    lines = ["| model | weights | step | loss | root | body | constrained | unconstrained | stats |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | weights | step | loss | root | body | constrained | unconstrained | position (m²) | velocity ((m/s)²) | foot contact ((m/s)²) | stats |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["models"]:
         f = r["figures"]
         lines.append(f"| {r['name']} | {r['weights']} | {r['step']} | " + " | ".join(f"{f[k]:.5f}" for k in FIGURES)

@@ -356,6 +356,7 @@ def test_export_bundle_loads_and_samples(straight_run: Path, tmp_path: Path) -> 
     assert "CC BY-NC 4.0" in card and "steps: 6" in card and "wall time" in card
     cfg = state["config"]
     assert f"root dims weighted {cfg['root_loss_weight']:g}" in card
+    assert "geometric terms" not in card  # the tiny config trains the plain x0 objective
     assert f"random constraints on {cfg['constraint_probability']} of the windows" in card
     text = torch.zeros(2, 1, bundle.config.text_dim)
     x0 = ddim_sample(bundle.denoiser, bundle.schedule, text=text, num_frames=20, steps=3,
@@ -439,3 +440,83 @@ def test_resume_check_fills_fields_older_checkpoints_lack() -> None:
     _check_same_architecture(older, current, "old.pt")
     with pytest.raises(InputError, match="width"):
         _check_same_architecture({**older, "width": 64}, current, "old.pt")
+
+
+# ==================================================================================================
+# geometric losses (position, velocity, foot contact)
+# ==================================================================================================
+def test_geometric_losses_measure_the_decoded_joints(feature_cache) -> None:
+    from motiongen.train.kimodo import geometric_losses
+
+    stats = feature_cache.stats(48)
+    layout = feature_cache.layout
+    sampler = WindowSampler(feature_cache.splits["train"], stats, None, min_frames=40, max_frames=48,
+                            rng=np.random.default_rng(2), text_dim=8)
+    batch = sampler.sample(4)
+    x0, pad = batch.x0.double(), batch.pad_mask
+    real = layout.decode(x0, stats)
+    valid, pair = pad.double(), (pad[:, 1:] & pad[:, :-1]).double()
+    contact = real["foot_contacts"][:, :-1].double() * pair[..., None]
+    assert contact.sum() > 0  # real clips stand on their feet
+    real_vel = (real["posed_joints"][:, 1:] - real["posed_joints"][:, :-1]) * layout.fps
+    feet = layout.skeleton.foot_joint_indices
+
+    exact = geometric_losses(x0, x0, pad, layout, stats)
+    assert float(exact[0]) < 1e-10 and float(exact[1]) < 1e-8
+    # a planted foot of a real clip moves slower than the contact heuristic's 0.15 m/s (FK reproduces the
+    # positions the labels came from, up to float error)
+    planted = float((((real_vel[:, :, feet] ** 2).sum(-1) * contact).sum() / contact.sum()))
+    assert float(exact[2]) == pytest.approx(planted, rel=1e-4) and planted < 0.15**2 * 1.1
+
+    # the same motion drifting along +x at 1 m/s: every joint is off by t / fps metres and 1 m/s
+    raw = stats.unnormalize(x0)
+    drift = torch.arange(x0.shape[1], dtype=torch.float64) / layout.fps
+    moved = raw.clone()
+    moved[..., 0] += drift
+    geo = geometric_losses(stats.normalize(moved), x0, pad, layout, stats)
+    expected_pos = float(((drift**2)[None] * valid).sum() / valid.sum())
+    shifted = real_vel[:, :, feet] + torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64)
+    expected_foot = float((((shifted**2).sum(-1)) * contact).sum() / contact.sum())
+    assert float(geo[0]) == pytest.approx(expected_pos, rel=1e-4)
+    assert float(geo[1]) == pytest.approx(1.0, rel=1e-4)
+    assert float(geo[2]) == pytest.approx(expected_foot, rel=1e-4) and float(geo[2]) > 0.8
+    # the gradient reaches the prediction (training uses it)
+    pred = stats.normalize(moved).float().requires_grad_(True)
+    geometric_losses(pred, x0.float(), pad, layout, stats).sum().backward()
+    assert pred.grad is not None and float(pred.grad.abs().sum()) > 0
+
+
+def test_train_step_adds_the_weighted_geometric_losses(tiny_config: KimodoTrainConfig, feature_cache) -> None:
+    from motiongen.models.kimodo.denoiser import TwoStageDenoiser
+    from motiongen.models.kimodo.diffusion import CosineSchedule
+    from motiongen.train.kimodo import geometric_losses, make_conditioning, masked_losses, train_step
+
+    stats = feature_cache.stats(32)
+    layout = feature_cache.layout
+    cfg = tiny_config.replace(position_loss_weight=0.5, velocity_loss_weight=0.01, foot_contact_loss_weight=0.1,
+                              root_loss_weight=3.0)
+    den_cfg = cfg.denoiser_config(feature_dim=layout.dim, num_joints=layout.num_joints, text_dim=8)
+    torch.manual_seed(0)
+    model = TwoStageDenoiser(den_cfg, stats)
+    sampler = WindowSampler(feature_cache.splits["train"], stats, None, min_frames=24, max_frames=32,
+                            rng=np.random.default_rng(4), text_dim=8)
+    batch = sampler.sample(3)
+    cond = make_conditioning(batch, CosineSchedule(), layout, cfg, np.random.default_rng(0), torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        pred = model(cond.x_t, cond.t, cond.text, cond.observed, cond.mask, batch.first_heading, batch.pad_mask)
+    x0_loss = masked_losses(pred, batch.x0, batch.pad_mask, 3.0)[0]
+    geo = geometric_losses(pred, batch.x0, batch.pad_mask, layout, stats)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    ema = TwoStageDenoiser(den_cfg, stats)
+    with pytest.raises(ValueError, match="geometry"):
+        train_step(model, ema, optimizer, batch, cond, cfg, 0)
+    losses, _ = train_step(model, ema, optimizer, batch, cond, cfg, 0, geometry=(layout, stats))
+    assert torch.allclose(losses[3:], geo, rtol=1e-4)
+    assert float(losses[0]) == pytest.approx(float(x0_loss + 0.5 * geo[0] + 0.01 * geo[1] + 0.1 * geo[2]), rel=1e-4)
+    from motiongen.train.kimodo import _geometric_terms_text
+
+    assert _geometric_terms_text(cfg.to_dict()) == (
+        ", plus geometric terms on the decoded joints (joint positions 0.5, joint velocities 0.01, foot-contact speed 0.1)")
+    # weights 0 (the default): the plain x0 loss, the geometric entries 0
+    plain, _ = train_step(model, ema, optimizer, batch, cond, tiny_config, 1)
+    assert float(plain[3:].abs().sum()) == 0.0

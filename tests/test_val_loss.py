@@ -73,6 +73,23 @@ def test_figures_equal_the_trainers_logged_validation(bench, run, data) -> None:
     none = bench.evaluate(cfg.replace(constraint_probability=0.0), [str(ckpts[6])], data=data)["models"][0]
     assert math.isnan(none["figures"]["constrained"]) and none["figures"]["unconstrained"] == pytest.approx(
         none["figures"]["loss"], rel=1e-6)
+    # the geometric terms: geometric_losses of the EMA on each batch, weighted by the batch's frames
+    from motiongen.models.kimodo.diffusion import CosineSchedule
+    from motiongen.train.kimodo import geometric_losses, load_checkpoint, stats_from_dict, validation_set
+
+    state = load_checkpoint(ckpts[6])
+    stats = stats_from_dict(state["stats"])
+    ema = bench.load_models(str(ckpts[6]), torch.device("cpu"))[0].denoiser
+    cache, _, table = data
+    sums, frames = torch.zeros(3, dtype=torch.float64), 0.0
+    with torch.no_grad():
+        for batch, cond in validation_set(cache, stats, table, CosineSchedule(), cfg):
+            pred = ema(cond.x_t, cond.t, cond.text, cond.observed, cond.mask, batch.first_heading, batch.pad_mask)
+            n = float(batch.pad_mask.sum())
+            sums += geometric_losses(pred, batch.x0, batch.pad_mask, cache.layout, stats).double() * n
+            frames += n
+    for i, name in enumerate(("position", "velocity", "foot_contact")):
+        assert at_half[name] == pytest.approx(float(sums[i]) / frames, rel=1e-5) and at_half[name] > 0
 
 
 def test_bundles_share_the_set_when_their_statistics_match(bench, run, data, tmp_path: Path) -> None:

@@ -69,6 +69,15 @@ class KimodoTrainConfig:
             frame; 1 = plain MSE, as KIMODO). The root is 5 of D dims and normalised by a spread of
             metres, so centimetre errors hardly count in plain MSE; weighting it makes the root
             stage denoise its input. Validation always reports plain MSE.
+        position_loss_weight, velocity_loss_weight, foot_contact_loss_weight: weights of the
+            geometric terms added to the x0 loss (MDM's L_pos, L_vel, L_foot; 0 = off, KIMODO's
+            plain objective), computed on the joints that decoding produces (6D rotations through
+            FK from the predicted root): mean squared joint position error (m^2), mean squared
+            joint velocity error ((m/s)^2), and the mean squared speed ((m/s)^2) of the foot
+            joints on the frames where the real motion has them in contact
+            (:func:`motiongen.train.kimodo.geometric_losses`). The x0 loss alone weights errors
+            by feature spread, not by where they put the feet: a small rotation error at the hip
+            moves the toe by centimetres, which is the gliding, floor-skimming gait it leaves.
         text_dropout: probability a window's text is zeroed (trains the unconditional branch).
         constraint_probability: probability a window gets a random constraint mask.
         constraint_dropout: probability that mask is dropped again, independently of the text
@@ -110,6 +119,9 @@ class KimodoTrainConfig:
     ema_decay: float = 0.999
     grad_clip: float = 1.0
     root_loss_weight: float = 1.0
+    position_loss_weight: float = 0.0
+    velocity_loss_weight: float = 0.0
+    foot_contact_loss_weight: float = 0.0
     text_dropout: float = 0.1
     constraint_probability: float = 0.5
     constraint_dropout: float = 0.1
@@ -165,6 +177,8 @@ class KimodoTrainConfig:
         self.ema_decay = _float("ema_decay", self.ema_decay, 0.0, 1.0, high_open=True)
         self.grad_clip = _float("grad_clip", self.grad_clip, 0.0, None)
         self.root_loss_weight = _float("root_loss_weight", self.root_loss_weight, 0.0, None, low_open=True)
+        for name in ("position_loss_weight", "velocity_loss_weight", "foot_contact_loss_weight"):
+            setattr(self, name, _float(name, getattr(self, name), 0.0, None))
         for name in ("text_dropout", "constraint_probability", "constraint_dropout"):
             setattr(self, name, _float(name, getattr(self, name), 0.0, 1.0))
         for name in ("val_every", "checkpoint_every", "log_every"):

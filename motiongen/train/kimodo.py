@@ -247,6 +247,44 @@ def masked_losses(
     return (root_weight * root_sum + body_sum) / (frames * (root_weight * 5 + d - 5)), root, body
 
 
+def geometric_losses(
+    pred: torch.Tensor,
+    x0: torch.Tensor,
+    pad_mask: torch.Tensor,
+    layout: KimodoFeatures,
+    stats: FeatureStats,
+) -> torch.Tensor:
+    """``[position, velocity, foot contact]`` losses of normalised predictions ``pred [B, T, D]``.
+
+    Both ``pred`` and ``x0`` are decoded as sampling decodes them (:meth:`KimodoFeatures.decode`:
+    6D rotations through FK from the predicted root), so the terms measure the joints a user gets:
+
+    - position: mean over valid frames and joints of the squared joint position error (m^2);
+    - velocity: the same for the forward-difference joint velocity ((m/s)^2), over frame pairs
+      that are both valid;
+    - foot contact: mean squared speed ((m/s)^2) of the four foot joints over the (valid pair,
+      foot joint) entries where ``x0``'s contact label is set, i.e. a planted foot must not move
+      (MDM's foot-contact loss). 0 when the batch has no contact.
+    """
+    valid = pad_mask.to(torch.float32)
+    pair = valid[:, 1:] * valid[:, :-1]
+    fps = float(layout.fps)
+    pos = layout.decode(pred.float(), stats)["posed_joints"]
+    with torch.no_grad():
+        real = layout.decode(x0.float(), stats)
+    pos_err = ((pos - real["posed_joints"]) ** 2).sum(-1).mean(-1)
+    vel = (pos[:, 1:] - pos[:, :-1]) * fps
+    vel_real = (real["posed_joints"][:, 1:] - real["posed_joints"][:, :-1]) * fps
+    vel_err = ((vel - vel_real) ** 2).sum(-1).mean(-1)
+    contact = real["foot_contacts"][:, :-1].to(torch.float32) * pair[..., None]
+    foot_speed2 = (vel[:, :, layout.skeleton.foot_joint_indices] ** 2).sum(-1)
+    return torch.stack([
+        (pos_err * valid).sum() / valid.sum().clamp_min(1.0),
+        (vel_err * pair).sum() / pair.sum().clamp_min(1.0),
+        (foot_speed2 * contact).sum() / contact.sum().clamp_min(1.0),
+    ])
+
+
 # ==================================================================================================
 # Checkpoints and metrics
 # ==================================================================================================
@@ -504,6 +542,7 @@ def validation_breakdown(
     batches: Sequence[tuple[WindowBatch, Conditioning]],
     device: torch.device | str = "cpu",
     amp: Any = contextlib.nullcontext,
+    geometry: tuple[KimodoFeatures, FeatureStats] | None = None,
 ) -> dict[str, float]:
     """The validation loss of ``model`` (in eval mode) over fixed ``batches``, split by part.
 
@@ -512,12 +551,15 @@ def validation_breakdown(
     (the valid entries whose constraint mask is > 0 / == 0; NaN if there are none), and the
     counts ``frames``, ``entries``, ``constrained_entries``. Each figure is a mean over entries of
     the whole set (for ``loss``, ``root``, ``body`` the same as the frame-weighted mean of the
-    per-batch :func:`masked_losses`, which is how it is computed).
+    per-batch :func:`masked_losses`, which is how it is computed). With ``geometry`` (layout and
+    statistics) also ``position``, ``velocity``, ``foot_contact``: the :func:`geometric_losses`
+    averaged over batches weighted by their valid frames (NaN without ``geometry``).
     """
     device = torch.device(device)
     was_training = model.training
     model.eval()
     sums = {"loss": 0.0, "root": 0.0, "body": 0.0, "constrained": 0.0, "unconstrained": 0.0}
+    geo_sum = torch.zeros(3, dtype=torch.float64)
     frames = entries = constrained = 0.0
     for batch, cond in batches:
         with amp():
@@ -530,6 +572,8 @@ def validation_breakdown(
         sums["loss"] += float(loss) * n
         sums["root"] += float(root) * n
         sums["body"] += float(body) * n
+        if geometry is not None:
+            geo_sum += geometric_losses(pred, x0, pad, *geometry).double().cpu() * n
         # masked_losses of the selected entries only (the others zeroed in both): its loss times
         # frames * d is their summed squared error
         picked = (cond.mask.to(device) > 0).to(pred.dtype)
@@ -548,6 +592,8 @@ def validation_breakdown(
         "body": sums["body"] / max(frames, 1.0),
         "constrained": sums["constrained"] / constrained if constrained else float("nan"),
         "unconstrained": sums["unconstrained"] / free if free else float("nan"),
+        **{name: float(value) / max(frames, 1.0) if geometry is not None else float("nan")
+           for name, value in zip(("position", "velocity", "foot_contact"), geo_sum)},
         "frames": frames,
         "entries": entries,
         "constrained_entries": constrained,
@@ -569,9 +615,13 @@ def train_step(
     *,
     amp: Any = contextlib.nullcontext,
     scaler: Any = None,
+    geometry: tuple[KimodoFeatures, FeatureStats] | None = None,
 ) -> tuple[torch.Tensor, float]:
-    """One optimisation step; returns ``([loss, root loss, body loss]`` detached, gradient norm).
+    """One optimisation step; returns (``[loss, root, body, position, velocity, foot]`` detached,
+    gradient norm).
 
+    ``loss`` is the x0 loss plus the weighted :func:`geometric_losses`, which need ``geometry``
+    (the feature layout and statistics) when any of their weights is set; they are 0 otherwise.
     ``train_model`` may be the DistributedDataParallel wrapper (its backward all-reduces the
     gradients); the EMA follows the unwrapped module. A step whose gradient norm is not finite is
     skipped (the norm is of the all-reduced gradients, so every rank skips it alike).
@@ -580,6 +630,14 @@ def train_step(
     with amp():
         pred = train_model(cond.x_t, cond.t, cond.text, cond.observed, cond.mask, batch.first_heading, batch.pad_mask)
     loss, root_loss, body_loss = masked_losses(pred, batch.x0, batch.pad_mask, config.root_loss_weight)
+    weights = (config.position_loss_weight, config.velocity_loss_weight, config.foot_contact_loss_weight)
+    if any(weights):
+        if geometry is None:
+            raise ValueError("geometric loss weights are set but train_step got no geometry (layout, stats)")
+        geo = geometric_losses(pred, batch.x0, batch.pad_mask, *geometry)
+        loss = loss + (geo * torch.tensor(weights, device=geo.device)).sum()
+    else:
+        geo = torch.zeros(3, device=loss.device)
     optimizer.zero_grad(set_to_none=True)
     if scaler is not None:
         scaler.scale(loss).backward()
@@ -596,7 +654,7 @@ def train_step(
         ema_update(ema, model, ema_decay_at(step, config.ema_decay))
     if scaler is not None:
         scaler.update()
-    return torch.stack([loss.detach(), root_loss.detach(), body_loss.detach()]).float(), grad_norm
+    return torch.cat([torch.stack([loss.detach(), root_loss.detach(), body_loss.detach()]), geo.detach()]).float(), grad_norm
 
 
 def train_kimodo(
@@ -834,7 +892,7 @@ def _train(cfg: KimodoTrainConfig, info: DistInfo, resume: bool, started: float,
     bar = tqdm(total=cfg.total_steps, initial=step, disable=not (cfg.progress and info.is_main), unit="step",
                file=sys.stderr, dynamic_ncols=True)
     window = {"n": 0.0, "frames": 0.0, "gn": 0.0, "skipped": 0.0}
-    losses = torch.zeros(3, device=device)
+    losses = torch.zeros(6, device=device)
     window_start = time.perf_counter()
     last_saved = step if state is not None else -1
     model.train()
@@ -849,7 +907,8 @@ def _train(cfg: KimodoTrainConfig, info: DistInfo, resume: bool, started: float,
             cond = make_conditioning(batch, schedule, layout, cfg, rng, generator)
             data_hash.update(batch.clips.tobytes() + batch.lengths.tobytes())
             step_losses, grad_norm = train_step(
-                train_model, ema, optimizer, batch.to(device), cond.to(device), cfg, step, amp=amp, scaler=scaler
+                train_model, ema, optimizer, batch.to(device), cond.to(device), cfg, step, amp=amp, scaler=scaler,
+                geometry=(layout, stats),
             )
             step += 1
             frames = float(batch.lengths.sum())
@@ -864,16 +923,18 @@ def _train(cfg: KimodoTrainConfig, info: DistInfo, resume: bool, started: float,
             bar.update(1)
 
             if step % cfg.log_every == 0 or step == cfg.total_steps:
-                loss_sum, root_sum, body_sum, n, frame_sum, skipped = reduce(
+                loss_sum, root_sum, body_sum, pos_sum, vel_sum, foot_sum, n, frame_sum, skipped = reduce(
                     losses.tolist() + [window["n"], window["frames"], window["skipped"]]
                 )
-                losses = torch.zeros(3, device=device)
+                losses = torch.zeros(6, device=device)
                 elapsed = time.perf_counter() - window_start
                 record = {
                     "step": step,
                     "loss": loss_sum / n,
                     "loss_root": root_sum / n,
                     "loss_body": body_sum / n,
+                    **({"loss_position": pos_sum / n, "loss_velocity": vel_sum / n, "loss_foot_contact": foot_sum / n}
+                       if cfg.position_loss_weight or cfg.velocity_loss_weight or cfg.foot_contact_loss_weight else {}),
                     "lr": lr,
                     "grad_norm": window["gn"] / window["n"],
                     "ema_decay": ema_decay_at(step - 1, cfg.ema_decay),
@@ -938,6 +999,15 @@ class _Printer:
 # ==================================================================================================
 # Export
 # ==================================================================================================
+def _geometric_terms_text(train_cfg: Mapping[str, Any]) -> str:
+    """The model card's words for the geometric loss terms (empty when none was on)."""
+    terms = [(name, float(train_cfg.get(f"{key}_loss_weight", 0.0) or 0.0))
+             for name, key in (("joint positions", "position"), ("joint velocities", "velocity"),
+                               ("foot-contact speed", "foot_contact"))]
+    on = [f"{name} {weight:g}" for name, weight in terms if weight]
+    return f", plus geometric terms on the decoded joints ({', '.join(on)})" if on else ""
+
+
 def _model_card(state: Mapping[str, Any], use_ema: bool, params: int) -> str:
     cfg = state["denoiser_config"]
     data = state.get("data", {})
@@ -970,7 +1040,8 @@ def _model_card(state: Mapping[str, Any], use_ema: bool, params: int) -> str:
         f"- steps: {state['step']} (batch {train_cfg.get('batch_size')} x {hw.get('world_size', 1)} process(es), "
         f"windows {train_cfg.get('min_frames')}-{train_cfg.get('max_frames')} frames, lr {train_cfg.get('lr')}, "
         f"warm-up {train_cfg.get('warmup_steps')}, cosine to step {train_cfg.get('total_steps')})",
-        f"- objective: x0 MSE, root dims weighted {train_cfg.get('root_loss_weight', 1.0):g}; text dropout "
+        f"- objective: x0 MSE, root dims weighted {train_cfg.get('root_loss_weight', 1.0):g}"
+        f"{_geometric_terms_text(train_cfg)}; text dropout "
         f"{train_cfg.get('text_dropout')}, random constraints on {train_cfg.get('constraint_probability')} of the "
         f"windows (dropped again on {train_cfg.get('constraint_dropout')}); settings of the last resume (the "
         "config file's comments record earlier values)",
