@@ -392,6 +392,38 @@ def test_a_foot_planted_between_two_full_body_keys_is_locked(clips) -> None:
     assert foot_skate_from_height(apart_pos[inner], skeleton, motion.fps) > 0.8 * skate["generated"]
 
 
+def test_a_key_just_after_a_sliding_contact_does_not_make_the_foot_pop(clips, monkeypatch) -> None:
+    """A walk whose left-foot contact is labelled 6 frames into the swing (a sliding contact, as the
+    model predicts them), keyed on its own pose two frames after that contact: the interval is locked
+    onto the key's ankle point, so the leg does not have to cross from the middle of the slide to the
+    key in one frame (KIMODO's adjacent-frame rule, which DICTATED_NEIGHBOUR_FRAMES = 1 reproduces, does)."""
+    import motiongen.postprocess.correct as correct
+
+    motion = clips["walk"]
+    skeleton, n = motion.skeleton, motion.num_frames
+    gen_pos = motion.joint_positions()
+    contacts = foot_contacts_from_positions(gen_pos, skeleton, motion.fps)
+    left = contacts[:, :2].any(1)
+    ends = [e for e in range(20, n - 12) if left[e - 10 : e + 1].all() and not left[e + 1 : e + 9].any()]
+    assert ends, "the walk has a left-foot contact of 10+ frames followed by a swing"
+    end = ends[0] + 6
+    contacts[ends[0] + 1 : end + 1, :2] = True
+    key = end + 2
+    local, root = motion.local_rotations, motion.root_translation
+    targets = _targets_from(motion)  # the key is the motion's own pose, as imputation makes it
+    targets.fullbody[key] = True
+    near = slice(key - 6, key + 5)
+
+    def largest_step_near_key() -> float:
+        out_pos = skeleton.forward_kinematics(*correct_motion(local, root, skeleton, contacts, targets))[1]
+        return float(np.linalg.norm(np.diff(out_pos, axis=0), axis=-1)[near].max())
+
+    generated = float(np.linalg.norm(np.diff(gen_pos, axis=0), axis=-1)[near].max())
+    assert largest_step_near_key() <= 1.5 * generated
+    monkeypatch.setattr(correct, "DICTATED_NEIGHBOUR_FRAMES", 1)
+    assert largest_step_near_key() > 2.0 * generated  # the adjacent-frame rule pops
+
+
 def test_fix_feet_slows_planted_toes_in_a_walk(clips) -> None:
     """On a walk the contact frames' toe speed drops. (``foot_skate_from_height`` itself can rise here:
     KIMODO's ankle lock also holds during heel-off, and the re-smoothing lowers the swinging toe by

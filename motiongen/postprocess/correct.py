@@ -13,8 +13,9 @@ call or an analytic IK followed by one:
    frames pinned;
 5. foot clean-up: legs locked onto a fixed ankle point during each contact interval (two-bone IK
    with a reach falloff), toes held at floor height (one-bone IK on the ankle), each re-smoothed.
-   Unlike KIMODO, a contact interval between two dictated frames whose ankle points nearly agree
-   is locked too (:data:`SQUEEZED_CONTACT_MAX_GAP`).
+   Unlike KIMODO, a dictated frame up to :data:`DICTATED_NEIGHBOUR_FRAMES` frames from a contact
+   interval (not only the adjacent one) supplies its lock point, and an interval between two
+   dictated frames whose ankle points nearly agree is locked too (:data:`SQUEEZED_CONTACT_MAX_GAP`).
 
 Everything is float64 numpy and vectorised over frames; the IK runs once per effector or foot on
 all its frames together.
@@ -73,6 +74,12 @@ FALLOFF_EASE_FRAMES = 4
 #: interval, which leaves a standing character between two full-body keys skating freely; farther
 #: apart, the foot really moved and the contact labels are wrong, so the interval is still left alone.
 SQUEEZED_CONTACT_MAX_GAP = 0.10
+#: A dictated frame at most this many frames before (after) a contact interval counts as its
+#: neighbour: the foot is locked onto the dictated point. KIMODO looks at the adjacent frame only;
+#: with a key two frames past the interval's end, the free frame between had to carry the leg from
+#: the lock point (the middle of a sliding contact) to the key's pose alone, a pop of up to 30 cm
+#: per frame on the validation windows.
+DICTATED_NEIGHBOUR_FRAMES = 5
 
 
 @dataclass
@@ -356,22 +363,26 @@ def _contact_leg_ik(
     t = len(local)
     goal = np.zeros((t, 3))
     use = np.zeros(t, dtype=bool)
+    k = DICTATED_NEIGHBOUR_FRAMES
     for start, end in _runs(active):
-        before = start > 0 and masked[start - 1]
-        after = end < t - 1 and masked[end + 1]
-        if before and after:
-            first, last = pos[start - 1, ankle], pos[end + 1, ankle]
+        # the nearest dictated frame within k frames before / after the interval, or None
+        prior = np.flatnonzero(masked[max(start - k, 0) : start])
+        later = np.flatnonzero(masked[end + 1 : end + 1 + k])
+        before = None if prior.size == 0 else max(start - k, 0) + int(prior[-1])
+        after = None if later.size == 0 else end + 1 + int(later[0])
+        if before is not None and after is not None:
+            first, last = pos[before, ankle], pos[after, ankle]
             if np.linalg.norm((last - first)[[0, 2]]) > SQUEEZED_CONTACT_MAX_GAP:
                 continue  # the foot moved between the keys: leave it to the resmoothing
             use[start : end + 1] = True
-            share = (np.arange(start, end + 1) - (start - 1))[:, None] / (end + 2 - start)
+            share = (np.arange(start, end + 1) - before)[:, None] / (after - before)
             goal[start : end + 1] = first + share * (last - first)
             continue
         use[start : end + 1] = True
-        if before:
-            goal[start : end + 1] = pos[start - 1, ankle]
-        elif after:
-            goal[start : end + 1] = pos[end + 1, ankle]
+        if before is not None:
+            goal[start : end + 1] = pos[before, ankle]
+        elif after is not None:
+            goal[start : end + 1] = pos[after, ankle]
         else:
             mid = (start + end) // 2
             goal[start : end + 1] = pos[mid, ankle]
