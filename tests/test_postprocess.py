@@ -424,6 +424,49 @@ def test_a_key_just_after_a_sliding_contact_does_not_make_the_foot_pop(clips, mo
     assert largest_step_near_key() > 2.0 * generated  # the adjacent-frame rule pops
 
 
+def test_root_following_planted_feet_takes_out_a_slide_and_keeps_a_real_walk(clips) -> None:
+    from motiongen.postprocess.correct import root_following_planted_feet
+
+    motion = clips["walk"]
+    skeleton, fps = motion.skeleton, motion.fps
+    local, root = motion.local_rotations, motion.root_translation
+    real_pos = motion.joint_positions()
+    contacts = foot_contacts_from_positions(real_pos, skeleton, fps)
+
+    def ground_speed(r: np.ndarray) -> np.ndarray:
+        return np.diff(r[:, [0, 2]], axis=0) * fps
+
+    # a real walk's planted feet hardly slide: its pelvis path is kept (within 5 cm/s per frame on average)
+    kept = root_following_planted_feet(local, root, skeleton, contacts, fps)
+    np.testing.assert_array_equal(kept[:, 1], root[:, 1])
+    assert np.linalg.norm(ground_speed(kept) - ground_speed(root), axis=1).mean() < 0.05
+    # the same walk gliding 0.8 m/s sideways (feet sliding with the body): the glide is taken out
+    drifted = root.copy()
+    drifted[:, 0] += 0.8 * np.arange(motion.num_frames) / fps
+    fixed = root_following_planted_feet(local, drifted, skeleton, contacts, fps)
+    assert np.abs(ground_speed(drifted)[:, 0] - ground_speed(root)[:, 0]).mean() == pytest.approx(0.8)
+    assert np.abs(ground_speed(fixed)[:, 0] - ground_speed(root)[:, 0]).mean() < 0.15
+    skate = {name: foot_skate_from_height(skeleton.forward_kinematics(local, r)[1], skeleton, fps)
+             for name, r in (("real", root), ("drifted", drifted), ("fixed", fixed))}
+    assert skate["fixed"] < 0.5 * skate["drifted"] and skate["fixed"] < 1.2 * skate["real"], skate
+    # no planted foot (a jump's flight, or no contacts at all): the pelvis keeps its path exactly
+    none = root_following_planted_feet(local, drifted, skeleton, np.zeros_like(contacts), fps)
+    np.testing.assert_array_equal(none, drifted)
+    # correct_motion runs it first (with fix_feet), and not when asked not to
+    out_root = correct_motion(local, drifted, skeleton, contacts, fps=fps)[1]
+    np.testing.assert_allclose(out_root, fixed, atol=1e-12)
+    np.testing.assert_array_equal(correct_motion(local, drifted, skeleton, contacts, root_from_feet=False)[1], drifted)
+    # a constrained pelvis (here a root path on every frame: the drifted one) is left to the constraints
+    path = PoseTargets.empty(motion.num_frames, skeleton.num_joints)
+    path.smooth_root_2d = drifted[:, [0, 2]].copy()
+    path.root2d[:] = True
+    on_path = correct_motion(local, drifted, skeleton, contacts, path, fps=fps)[1]
+    np.testing.assert_allclose(on_path, drifted, atol=1e-9)
+    with pytest.raises(InputError) as err:
+        correct_motion(local, drifted, skeleton, contacts, fps=0)
+    assert err.value.field == "fps"
+
+
 def test_fix_feet_slows_planted_toes_in_a_walk(clips) -> None:
     """On a walk the contact frames' toe speed drops. (``foot_skate_from_height`` itself can rise here:
     KIMODO's ankle lock also holds during heel-off, and the re-smoothing lowers the swinging toe by

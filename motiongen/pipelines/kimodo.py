@@ -290,7 +290,8 @@ class KIMODOPipeline(ConstraintTasks, EditingTasks):
             skeleton = self.bundle.skeleton
             targets = pose_targets(constraints, feats.shape[1], skeleton) if constraints else None
             fixed = [
-                correct_motion(local[k], root[k], skeleton, decoded["foot_contacts"][k], targets, root_margin=root_margin)
+                correct_motion(local[k], root[k], skeleton, decoded["foot_contacts"][k], targets, root_margin=root_margin,
+                               fps=self.fps)
                 for k in range(feats.shape[0])
             ]
             local = np.stack([f[0] for f in fixed])

@@ -249,7 +249,7 @@ class SMoGPipeline:
             if postprocess:
                 from motiongen.postprocess import correct_motion
 
-                local, root = correct_motion(local, root, self.skeleton, contacts)
+                local, root = correct_motion(local, root, self.skeleton, contacts, fps=self.fps)
                 glob, posed = self.skeleton.forward_kinematics(local, root)
             heading = root_heading(posed, self.skeleton)
             smooth = root.copy()
