@@ -520,3 +520,21 @@ def test_train_step_adds_the_weighted_geometric_losses(tiny_config: KimodoTrainC
     # weights 0 (the default): the plain x0 loss, the geometric entries 0
     plain, _ = train_step(model, ema, optimizer, batch, cond, tiny_config, 1)
     assert float(plain[3:].abs().sum()) == 0.0
+
+
+def test_a_run_with_geometric_losses_logs_them(tiny_config: KimodoTrainConfig, tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    cfg = tiny_config.replace(output_dir=str(tmp_path / "geo"), total_steps=2, log_every=1, val_every=2, val_batches=1,
+                              checkpoint_every=10, position_loss_weight=0.5, velocity_loss_weight=0.01,
+                              foot_contact_loss_weight=0.1)
+    path = train_kimodo(cfg)
+    records = read_metrics(cfg.output_dir)
+    train = [r for r in records if "loss" in r]
+    assert [r["step"] for r in train] == [1, 2]
+    for r in train:
+        parts = r["loss_position"], r["loss_velocity"], r["loss_foot_contact"]
+        assert all(math.isfinite(v) and v >= 0 for v in parts) and r["loss_velocity"] > 0
+    val = [r for r in records if "val_loss" in r][-1]
+    assert all(math.isfinite(val[f"val_{k}_ema"]) for k in ("position", "velocity", "foot_contact"))
+    state = load_checkpoint(path)
+    assert state["config"]["foot_contact_loss_weight"] == 0.1

@@ -953,8 +953,13 @@ def _train(cfg: KimodoTrainConfig, info: DistInfo, resume: bool, started: float,
                     break
             if val_batches and (step % cfg.val_every == 0 or step == cfg.total_steps):
                 t0 = time.perf_counter()
+                geometric = cfg.position_loss_weight or cfg.velocity_loss_weight or cfg.foot_contact_loss_weight
+                ema_figures = validation_breakdown(ema, val_batches, device, amp,
+                                                   geometry=(layout, stats) if geometric else None)
                 metrics.write({"step": step, "val_loss": _validate(model, val_batches, device, amp),
-                               "val_loss_ema": _validate(ema, val_batches, device, amp),
+                               "val_loss_ema": ema_figures["loss"],
+                               **({f"val_{k}_ema": ema_figures[k] for k in ("position", "velocity", "foot_contact")}
+                                  if geometric else {}),
                                "val_seconds": round(time.perf_counter() - t0, 2)})
                 window_start += time.perf_counter() - t0  # validation time is not training speed
             if step % cfg.checkpoint_every == 0 and step < cfg.total_steps:
