@@ -200,6 +200,11 @@ class KimodoTrainConfig:
             raise InputError(f"must be one of {', '.join(DEVICES)}, got {self.device!r}", field="device")
 
     # ----------------------------------------------------------------------------------------------
+    @property
+    def geometric_loss_weights(self) -> tuple[float, float, float]:
+        """``(position, velocity, foot_contact)`` loss weights; all 0 means the plain x0 objective."""
+        return (self.position_loss_weight, self.velocity_loss_weight, self.foot_contact_loss_weight)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable dict (what checkpoints and ``config.json`` store)."""
         out = asdict(self)

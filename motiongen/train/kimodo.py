@@ -630,7 +630,7 @@ def train_step(
     with amp():
         pred = train_model(cond.x_t, cond.t, cond.text, cond.observed, cond.mask, batch.first_heading, batch.pad_mask)
     loss, root_loss, body_loss = masked_losses(pred, batch.x0, batch.pad_mask, config.root_loss_weight)
-    weights = (config.position_loss_weight, config.velocity_loss_weight, config.foot_contact_loss_weight)
+    weights = config.geometric_loss_weights
     if any(weights):
         if geometry is None:
             raise ValueError("geometric loss weights are set but train_step got no geometry (layout, stats)")
@@ -934,7 +934,7 @@ def _train(cfg: KimodoTrainConfig, info: DistInfo, resume: bool, started: float,
                     "loss_root": root_sum / n,
                     "loss_body": body_sum / n,
                     **({"loss_position": pos_sum / n, "loss_velocity": vel_sum / n, "loss_foot_contact": foot_sum / n}
-                       if cfg.position_loss_weight or cfg.velocity_loss_weight or cfg.foot_contact_loss_weight else {}),
+                       if any(cfg.geometric_loss_weights) else {}),
                     "lr": lr,
                     "grad_norm": window["gn"] / window["n"],
                     "ema_decay": ema_decay_at(step - 1, cfg.ema_decay),
@@ -953,7 +953,7 @@ def _train(cfg: KimodoTrainConfig, info: DistInfo, resume: bool, started: float,
                     break
             if val_batches and (step % cfg.val_every == 0 or step == cfg.total_steps):
                 t0 = time.perf_counter()
-                geometric = cfg.position_loss_weight or cfg.velocity_loss_weight or cfg.foot_contact_loss_weight
+                geometric = any(cfg.geometric_loss_weights)
                 ema_figures = validation_breakdown(ema, val_batches, device, amp,
                                                    geometry=(layout, stats) if geometric else None)
                 metrics.write({"step": step, "val_loss": _validate(model, val_batches, device, amp),
