@@ -432,7 +432,7 @@ def run_windows(args: argparse.Namespace, pipe: Any) -> int:
         "wall_seconds": time.perf_counter() - wall,
     }
     atomic_write_text(args.output, json.dumps(result, indent=1) + "\n")
-    print(format_tables(summary, TYPES))
+    print(format_tables(summary, TYPES, args.split))
     print(
         f"\n{len(evaluated['per_case'])} {args.split} windows x {len(TYPES)} types, {args.frames} frames, {args.steps} steps; "
         f"raw features identical with and without post-processing: {evaluated['raw_features_identical']}; "

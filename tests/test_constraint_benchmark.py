@@ -105,6 +105,7 @@ def test_run_case_summary_and_json(bench, pipe: KIMODOPipeline, clips) -> None:
     json.loads(json.dumps(records))  # plain JSON types only
     table = bench.format_tables(summary, bench.TYPES)
     assert "real test windows" in table and all(t in table for t in bench.TYPES)
+    assert "real val windows" in bench.format_tables(summary, bench.TYPES, "val")  # tuning runs say so
 
 
 @pytest.fixture(scope="module")

@@ -527,8 +527,9 @@ def evaluate_constraints(
 
 
 # ==================================================================================================
-def format_tables(summary: dict[str, Any], types: Sequence[str]) -> str:
-    """Markdown tables of the summary (errors; foot skate and continuity)."""
+def format_tables(summary: dict[str, Any], types: Sequence[str], split: str = "test") -> str:
+    """Markdown tables of the summary (errors; foot skate and continuity); ``split`` names the real
+    windows' split in the reference row."""
 
     def ms(s: dict[str, float], digits: int = 1) -> str:
         return f"{s['mean']:.{digits}f} / {s['p95']:.{digits}f}"
@@ -558,5 +559,5 @@ def format_tables(summary: dict[str, Any], types: Sequence[str]) -> str:
         f"| none (same captions) | {first['unconstrained_raw']['foot_skate']['mean']:.3f} | "
         f"{first['unconstrained_postprocessed']['foot_skate']['mean']:.3f} | | | |"
     )
-    lines.append(f"| real test windows | {summary['real']['foot_skate']['mean']:.3f} | | | | |")
+    lines.append(f"| real {split} windows | {summary['real']['foot_skate']['mean']:.3f} | | | | |")
     return "\n".join(lines)

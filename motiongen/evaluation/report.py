@@ -159,7 +159,7 @@ def format_summary(result: Mapping[str, Any]) -> str:
         from motiongen.evaluation.constraints import format_tables
 
         c = tasks["constraints"]
-        parts += ["Constraint following", "", format_tables(c["summary"], c["settings"]["types"]), ""]
+        parts += ["Constraint following", "", format_tables(c["summary"], c["settings"]["types"], c["settings"]["split"]), ""]
     return "\n".join(parts)
 
 
