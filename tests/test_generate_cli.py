@@ -167,3 +167,17 @@ def test_shipped_model_generates_offline(tmp_path, monkeypatch, capsys) -> None:
     assert motion.num_frames == 150 and motion.fps == 30.0 and motion.skeleton.num_joints == 22
     positions = motion.joint_positions()
     assert np.isfinite(positions).all() and positions[..., 1].max() > 1.0  # a standing human, metres
+
+
+def test_no_root_from_feet_keeps_the_generated_pace(tmp_path, capsys) -> None:
+    """``--no-root-from-feet`` writes the motion the pipeline post-processes with the switch off."""
+    from motiongen.pipelines.kimodo import KIMODOPipeline
+
+    args = ["a person walks forward.", "--frames", "60", "--steps", "5", "--seed", "2", "-o"]
+    assert run(capsys, *args, str(tmp_path / "moved.npz"))[0] == 0
+    assert run(capsys, *args, str(tmp_path / "kept.npz"), "--no-root-from-feet")[0] == 0
+    pipe = KIMODOPipeline.from_pretrained("motiongen/kimodo-smplx", root_from_feet=False)
+    want = pipe.text_to_motion("a person walks forward.", num_frames=60, seed=2, steps=5).root_positions[0]
+    with np.load(tmp_path / "kept.npz") as kept, np.load(tmp_path / "moved.npz") as moved:
+        np.testing.assert_allclose(kept["root_positions"], want, atol=1e-5)
+        assert np.abs(kept["root_positions"] - moved["root_positions"]).max() > 1e-3

@@ -169,6 +169,31 @@ def test_text_to_motion_shapes_determinism_and_seeds(pipe: KIMODOPipeline) -> No
     assert pipe.text_to_motion("Jump.", num_frames=10).info["seed"] >= 0  # a random seed is recorded
 
 
+def test_root_from_feet_switch_reaches_post_processing(tiny_bundle: Path, text_cache: Path) -> None:
+    """On the shipped model's walk (an untrained model plants no feet, so the switch would change nothing)."""
+    from motiongen.postprocess import correct_motion
+
+    pipe = KIMODOPipeline.from_pretrained("motiongen/kimodo-smplx", text_cache_dir=text_cache)
+    assert pipe.root_from_feet is True
+    raw = pipe.text_to_motion("A person walks forward.", num_frames=60, seed=2, steps=5, postprocess=False)
+    assert "root_from_feet" not in raw.info
+    roots = {}
+    for flag in (True, False):
+        pipe.root_from_feet = flag
+        out = pipe.text_to_motion("A person walks forward.", num_frames=60, seed=2, steps=5)
+        assert out.info["root_from_feet"] is flag
+        # the motion the output holds is correct_motion of the raw one with the same switch
+        decoded = pipe.bundle.features.decode(raw.features.astype(np.float64))
+        local, root = correct_motion(decoded["local_rot_mats"][0], decoded["root_positions"][0], pipe.bundle.skeleton,
+                                     decoded["foot_contacts"][0], fps=pipe.fps, root_from_feet=flag)
+        np.testing.assert_allclose(out.root_positions[0], root, atol=1e-9)
+        np.testing.assert_allclose(out.local_rot_mats[0], local, atol=1e-9)
+        roots[flag] = out.root_positions[0]
+    assert np.abs(roots[True] - roots[False]).max() > 1e-3  # this motion has planted feet that slide
+    loaded = KIMODOPipeline.from_pretrained(tiny_bundle, text_cache_dir=text_cache, root_from_feet=False)
+    assert loaded.root_from_feet is False
+
+
 def test_multi_prompt_length_and_seams(pipe: KIMODOPipeline) -> None:
     frames = [30, 25, 20]
     # raw decodes: post-processing works on the whole timeline, so it would couple the segments

@@ -35,8 +35,9 @@ motions on a rig without a joint map (e.g. G1) are refused: retarget them first.
 (:func:`motiongen.constraints.sets.from_records`).
 
 Post-processing (foot-skate clean-up and constraint IK, :func:`motiongen.postprocess.correct_motion`)
-is on by default: ``--no-postprocess`` writes the raw model output, ``--root-margin M`` (metres) is
-how far the pelvis may stay from a 2D-root target. ``--impute SHARE`` sets the share of denoising
+is on by default: ``--no-postprocess`` writes the raw model output, ``--no-root-from-feet`` keeps the
+generated pace (the pelvis is not moved with the planted feet; see ``KIMODOPipeline``), ``--root-margin M``
+(metres) is how far the pelvis may stay from a 2D-root target. ``--impute SHARE`` sets the share of denoising
 steps (noisiest first) on which the constrained features are imputed smoothly into the estimate
 (default 1: every step; 0: the model is only conditioned on them, as KIMODO).
 
@@ -152,6 +153,11 @@ def add_generate_parser(sub: Any) -> argparse.ArgumentParser:
     control.add_argument(
         "--no-postprocess", dest="postprocess", action="store_false",
         help="write the raw model output (default: foot-skate clean-up and constraint IK)",
+    )
+    control.add_argument(
+        "--no-root-from-feet", dest="root_from_feet", action="store_false",
+        help="post-process without moving the pelvis with the planted feet (keeps the generated pace; "
+        "feet the pelvis outruns may slide). Only motions whose pelvis no constraint dictates are moved.",
     )
     control.add_argument(
         "--root-margin", metavar="M", help="metres the pelvis may stay from a 2D-root target after post-processing (default 0.02)"
@@ -471,7 +477,7 @@ def generate_command(args: argparse.Namespace) -> int:
     from motiongen.pipelines.loading import load_pipeline
     from motiongen.pipelines.smog import SMoGPipeline
 
-    pipe = load_pipeline(args.model, device=device)
+    pipe = load_pipeline(args.model, device=device, root_from_feet=args.root_from_feet)
     deterministic = isinstance(pipe, SMoGPipeline)
     if deterministic and (task is not None or records is not None or len(prompts) > 1):
         what = task or ("--constraints" if records is not None else "several prompts")
@@ -644,7 +650,7 @@ def batch_command(args: argparse.Namespace) -> int:
 
     from motiongen.pipelines.loading import load_pipeline
 
-    pipe = load_pipeline(args.model, device=device)
+    pipe = load_pipeline(args.model, device=device, root_from_feet=args.root_from_feet)
     if seconds is not None:
         frames = max(1, round(seconds * pipe.fps))
     options = BatchOptions(frames=frames, seed=base_seed, num_samples=num_samples, steps=steps, cfg=cfg,

@@ -116,6 +116,10 @@ class KIMODOPipeline(ConstraintTasks, EditingTasks):
         text_encoder: an encoder (``motiongen.text.base.TextEncoder``) to use instead of the one the
             bundle references (its ``dim`` must match the model's ``text_dim``).
         text_cache_dir: embedding cache folder (default ``$MOTIONGEN_CACHE/text``).
+        root_from_feet: when post-processing a motion whose pelvis no constraint dictates, first
+            move the pelvis with the planted feet (:func:`motiongen.postprocess.correct.root_following_planted_feet`)
+            so the stride carries the body; ``False`` keeps the generated pace (feet the pelvis
+            outruns may then slide). The attribute of the same name can be changed later.
     """
 
     def __init__(
@@ -125,12 +129,14 @@ class KIMODOPipeline(ConstraintTasks, EditingTasks):
         *,
         text_encoder: Any = None,
         text_cache_dir: str | os.PathLike[str] | None = None,
+        root_from_feet: bool = True,
     ) -> None:
         self.bundle = bundle
         self.device = check_device(device)
         self.bundle.denoiser.to(self.device).eval()
         self._text_encoder = text_encoder
         self.text_cache_dir = text_cache_dir
+        self.root_from_feet = bool(root_from_feet)
 
     @classmethod
     def from_pretrained(
@@ -140,6 +146,7 @@ class KIMODOPipeline(ConstraintTasks, EditingTasks):
         device: str | torch.device = "cpu",
         text_encoder: Any = None,
         text_cache_dir: str | os.PathLike[str] | None = None,
+        root_from_feet: bool = True,
     ) -> KIMODOPipeline:
         """Load a bundle by name or folder (:meth:`KIMODOBundle.from_pretrained`) onto ``device``."""
         dev = check_device(device)
@@ -148,6 +155,7 @@ class KIMODOPipeline(ConstraintTasks, EditingTasks):
             dev,
             text_encoder=text_encoder,
             text_cache_dir=text_cache_dir,
+            root_from_feet=root_from_feet,
         )
 
     # ----------------------------------------------------------------------------------------------
@@ -291,7 +299,7 @@ class KIMODOPipeline(ConstraintTasks, EditingTasks):
             targets = pose_targets(constraints, feats.shape[1], skeleton) if constraints else None
             fixed = [
                 correct_motion(local[k], root[k], skeleton, decoded["foot_contacts"][k], targets, root_margin=root_margin,
-                               fps=self.fps)
+                               fps=self.fps, root_from_feet=self.root_from_feet)
                 for k in range(feats.shape[0])
             ]
             local = np.stack([f[0] for f in fixed])
@@ -309,7 +317,8 @@ class KIMODOPipeline(ConstraintTasks, EditingTasks):
             skeleton=self.bundle.skeleton,
             prompts=prompts,
             features=feats.astype(np.float32),
-            info={"model": self.bundle.info.get("path"), **info},
+            info={"model": self.bundle.info.get("path"), **info,
+                  **({"root_from_feet": self.root_from_feet} if postprocess else {})},
         )
 
     # ----------------------------------------------------------------------------------------------

@@ -76,6 +76,8 @@ class SMoGPipeline:
         info: provenance (training steps, data, validation), stored in ``config.json``.
         model_card: the folder's ``README.md``.
         text_encoder: an encoder to use instead of the spec's (its ``dim`` must be the latent's).
+        root_from_feet: post-processing moves the pelvis with the planted feet first (as
+            :class:`~motiongen.pipelines.kimodo.KIMODOPipeline`); ``False`` keeps the decoded pace.
     """
 
     def __init__(
@@ -90,6 +92,7 @@ class SMoGPipeline:
         model_card: str = "",
         text_encoder: Any = None,
         text_cache_dir: str | os.PathLike[str] | None = None,
+        root_from_feet: bool = True,
     ) -> None:
         if model.config.input_dim != 3 + 6 * skeleton.num_joints:
             raise InputError(f"the model reads {model.config.input_dim}-d frames; '{skeleton.name}' needs "
@@ -101,6 +104,7 @@ class SMoGPipeline:
         self.text_encoder_spec = text_encoder_spec
         self.info = dict(info or {})
         self.model_card = model_card
+        self.root_from_feet = bool(root_from_feet)
         self._text_encoder = text_encoder
         self.text_cache_dir = text_cache_dir
 
@@ -113,6 +117,7 @@ class SMoGPipeline:
         device: str | torch.device = "cpu",
         text_encoder: Any = None,
         text_cache_dir: str | os.PathLike[str] | None = None,
+        root_from_feet: bool = True,
     ) -> SMoGPipeline:
         """Load a SMoG model folder (or the name ``motiongen/smog-smplx``); fp16 weights come back fp32."""
         from safetensors import SafetensorError
@@ -138,7 +143,7 @@ class SMoGPipeline:
         info = {**(config.get("info") or {}), "path": str(root)}
         return cls(model, skeleton, float(config["fps"]), config.get("text_encoder") or "minilm", device, info=info,
                    model_card=card.read_text() if card.is_file() else "", text_encoder=text_encoder,
-                   text_cache_dir=text_cache_dir)
+                   text_cache_dir=text_cache_dir, root_from_feet=root_from_feet)
 
     def save_pretrained(self, out_dir: str | os.PathLike[str], *, weights_dtype: str = "float32") -> Path:
         """Write the model folder atomically; ``float16`` halves the parameters (buffers stay fp32)."""
@@ -249,7 +254,8 @@ class SMoGPipeline:
             if postprocess:
                 from motiongen.postprocess import correct_motion
 
-                local, root = correct_motion(local, root, self.skeleton, contacts, fps=self.fps)
+                local, root = correct_motion(local, root, self.skeleton, contacts, fps=self.fps,
+                                             root_from_feet=self.root_from_feet)
                 glob, posed = self.skeleton.forward_kinematics(local, root)
             heading = root_heading(posed, self.skeleton)
             smooth = root.copy()
