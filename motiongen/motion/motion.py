@@ -101,7 +101,11 @@ class Motion:
 
     # ----------------------------------------------------------------------------------------------
     def slice(self, start: int, stop: int | None = None, step: int = 1) -> "Motion":
-        """Frames ``[start:stop:step]``; raises for an empty or out-of-range window."""
+        """Frames ``[start:stop:step]``; raises for an empty or out-of-range window.
+
+        As numpy slicing, the new motion's arrays are views of this one's (no copy): writing into
+        them in place changes both motions, so copy the arrays first when editing a slice.
+        """
         stop = self.num_frames if stop is None else stop
         if not (0 <= start < stop <= self.num_frames) or step < 1:
             raise InputError(
