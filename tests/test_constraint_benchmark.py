@@ -77,6 +77,8 @@ def test_scoring_the_real_motion_gives_zero_error(bench, pipe: KIMODOPipeline, c
             if metric != "pelvis_xz_cm":  # the real pelvis is not the smooth root (the reference figure)
                 assert np.allclose(values, 0.0), (ctype, metric)
         assert s["continuity"] == pytest.approx(1.0)
+        # the real motion's pelvis path is the reference row's
+        assert s["pelvis_path_m"] == bench.real_figures(case, skeleton, fps)["pelvis_path_m"]
     assert bench.real_figures(case, skeleton, fps)["foot_skate"] >= 0
 
 
@@ -101,6 +103,8 @@ def test_run_case_summary_and_json(bench, pipe: KIMODOPipeline, clips) -> None:
     # constrained frames and scored frames line up: post-processing makes full-body keyframes exact
     assert summary["fullbody"]["postprocessed"]["joint_cm"]["mean"] < 1.0
     assert summary["real"]["foot_skate"]["n"] == len(cases)
+    want = np.mean([r["scores"]["mixed"]["postprocessed"]["pelvis_path_m"] for r in results])
+    assert summary["mixed"]["postprocessed"]["pelvis_path_m"]["mean"] == pytest.approx(want)
     records = [bench.per_case_record(c, r, real) for c, r, real in zip(cases, results, reals)]
     json.loads(json.dumps(records))  # plain JSON types only
     table = bench.format_tables(summary, bench.TYPES)

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from motiongen.data.dataset import MotionDataset
-from motiongen.metrics.quality import foot_skate_from_height, heading_angles, joint_path_length, root_travel
+from motiongen.metrics.quality import (
+    foot_skate_from_height,
+    heading_angles,
+    joint_path_length,
+    root_path_length,
+    root_travel,
+)
 
 from toy_rig import toy_skeleton
 
@@ -38,6 +45,11 @@ def test_real_walk_travels_and_real_turn_turns(raw, data_dir, cache_dir) -> None
         if "_walk_" in clip_id or "_run_" in clip_id:
             walks += 1
             assert root_travel(positions) / motion.duration > 0.5, clip_id
+            # the path is at least the straight line, and a there-and-back copy doubles the path only
+            assert root_path_length(positions) >= root_travel(positions) - 1e-9
+            back_again = np.concatenate([positions, positions[::-1]])
+            assert root_path_length(back_again) == pytest.approx(2 * root_path_length(positions))
+            assert root_travel(back_again) == pytest.approx(0.0, abs=1e-9)
     assert walks > 0
     # a constructed quarter turn to the left
     skeleton = dataset[0][0].skeleton

@@ -35,6 +35,11 @@ Measured on the output joints, per constraint type and setting:
   by the real window's largest per-frame joint speed over the same frames (1: no faster than the real
   motion there; a pop into or out of a constrained frame shows as a large ratio); mean and 95th
   percentile over cases.
+- **pelvis path**, m: the pelvis's horizontal path length (:func:`motiongen.metrics.quality.root_path_length`),
+  beside the real window's. Foot skate grows with locomotion (a real walking window scores 0.6-0.8
+  m/s, a standing one 0.01), and constrained motion covers the real window's ground while the
+  unconstrained baseline covers what the model chose to, so the comparison of their foot skate is
+  read with this figure.
 
 :func:`evaluate_constraints` runs it all and returns the record; ``benchmarks/constraint_benchmark.py``
 adds a machine header and writes it as ``benchmarks/results/constraint_benchmark.json``.
@@ -50,7 +55,7 @@ from typing import TYPE_CHECKING, Any, Union
 import numpy as np
 
 from motiongen.errors import InputError
-from motiongen.metrics.quality import foot_skate_from_height
+from motiongen.metrics.quality import foot_skate_from_height, root_path_length
 from motiongen.motion.kimodo_features import KimodoFeatures, canonicalize
 from motiongen.motion.motion import Motion
 from motiongen.pipelines.kimodo import DEFAULT_IMPUTE, resolve_cfg
@@ -279,6 +284,7 @@ def score(
         "errors": errors,  # per-entry arrays (pooled into the summary; means kept per case)
         "foot_skate": foot_skate_from_height(positions, skeleton, fps),
         "continuity": continuity(positions, case.positions, constrained_frames(case, ctype)),
+        "pelvis_path_m": root_path_length(positions),
     }
 
 
@@ -287,6 +293,7 @@ def real_figures(case: Case, skeleton: Skeleton, fps: float) -> dict[str, float]
     gap = 100 * np.linalg.norm(case.positions[:, 0][:, [0, 2]] - case.smooth_xz, axis=-1)
     return {
         "foot_skate": foot_skate_from_height(case.positions, skeleton, fps),
+        "pelvis_path_m": root_path_length(case.positions),
         "pelvis_to_smooth_root_cm_mean": float(gap.mean()),
         "pelvis_to_smooth_root_cm_max": float(gap.max()),
     }
@@ -385,9 +392,11 @@ def summarise(results: Sequence[dict[str, Any]], reals: Sequence[dict[str, float
             }
             entry["foot_skate"] = stat_summary([row["foot_skate"] for row in rows])
             entry["continuity"] = stat_summary([row["continuity"] for row in rows])
+            entry["pelvis_path_m"] = stat_summary([row["pelvis_path_m"] for row in rows])
             summary[ctype][setting] = entry
     summary["real"] = {
         "foot_skate": stat_summary([r["foot_skate"] for r in reals]),
+        "pelvis_path_m": stat_summary([r["pelvis_path_m"] for r in reals]),
         "pelvis_to_smooth_root_cm": stat_summary([r["pelvis_to_smooth_root_cm_mean"] for r in reals]),
     }
     return summary
@@ -403,6 +412,7 @@ def per_case_record(case: Case, result: dict[str, Any], real: dict[str, float]) 
                 **{f"{m}_max": float(np.max(v)) for m, v in s["errors"].items()},
                 "foot_skate": s["foot_skate"],
                 "continuity": s["continuity"],
+                "pelvis_path_m": s["pelvis_path_m"],
             }
             for setting, s in by_setting.items()
         }
@@ -542,22 +552,26 @@ def format_tables(summary: dict[str, Any], types: Sequence[str], split: str = "t
         for metric in METRICS[ctype]:
             cells = " | ".join(ms(summary[ctype][s][metric]) for s in SETTINGS)
             lines.append(f"| {ctype} | {metric} | {cells} |")
+    def path(entry: dict[str, Any]) -> str:
+        # records written before the pelvis path was measured have no such entry
+        return f"{entry['pelvis_path_m']['mean']:.2f}" if "pelvis_path_m" in entry else ""
+
     lines += [
         "",
-        "| constraints | foot skate raw (m/s) | foot skate post-processed | continuity raw (mean / p95) | continuity post-processed | continuity, no constraints (raw) |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| constraints | foot skate raw (m/s) | foot skate post-processed | continuity raw (mean / p95) | continuity post-processed | continuity, no constraints (raw) | pelvis path post-processed (m) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for ctype in types:
         s = summary[ctype]
         lines.append(
             f"| {ctype} | {s['raw']['foot_skate']['mean']:.3f} | {s['postprocessed']['foot_skate']['mean']:.3f} | "
             f"{ms(s['raw']['continuity'], 2)} | {ms(s['postprocessed']['continuity'], 2)} | "
-            f"{ms(s['unconstrained_raw']['continuity'], 2)} |"
+            f"{ms(s['unconstrained_raw']['continuity'], 2)} | {path(s['postprocessed'])} |"
         )
     first = summary[types[0]]
     lines.append(
         f"| none (same captions) | {first['unconstrained_raw']['foot_skate']['mean']:.3f} | "
-        f"{first['unconstrained_postprocessed']['foot_skate']['mean']:.3f} | | | |"
+        f"{first['unconstrained_postprocessed']['foot_skate']['mean']:.3f} | | | | {path(first['unconstrained_postprocessed'])} |"
     )
-    lines.append(f"| real {split} windows | {summary['real']['foot_skate']['mean']:.3f} | | | | |")
+    lines.append(f"| real {split} windows | {summary['real']['foot_skate']['mean']:.3f} | | | | | {path(summary['real'])} |")
     return "\n".join(lines)

@@ -55,6 +55,12 @@ def root_travel(positions: np.ndarray) -> float:
     return float(np.linalg.norm(positions[-1, 0, [0, 2]] - positions[0, 0, [0, 2]]))
 
 
+def root_path_length(positions: np.ndarray) -> float:
+    """Horizontal distance (m) the root covers along its path: the sum of its per-frame ground steps
+    (a walk there and back counts twice, where :func:`root_travel` counts nothing)."""
+    return float(np.linalg.norm(np.diff(positions[:, 0][:, [0, 2]], axis=0), axis=-1).sum())
+
+
 def joint_path_length(positions: np.ndarray, joint: int) -> float:
     """Path length (m) of a joint relative to the root: gestures, not travel."""
     relative = positions[:, joint] - positions[:, 0]
