@@ -124,3 +124,24 @@ def test_the_shipped_model_walks_when_asked() -> None:
     # deterministic: the same prompt decodes to the same motion, whatever the seed
     again = shipped.text_to_motion("a person walks forward.", postprocess=False, seed=123)
     np.testing.assert_array_equal(again.posed_joints, walk.posed_joints)
+
+
+def test_root_from_feet_switch_of_the_shipped_model() -> None:
+    """Off, post-processing keeps the decoded pelvis path's pace; on (the default), it moves the pelvis.
+    (A jump: the shipped model's walks have no frame the contact heuristic calls planted.)"""
+    from motiongen.motion.kimodo_features import foot_contacts_from_positions
+    from motiongen.postprocess import correct_motion
+
+    moved = SMoGPipeline.from_pretrained("motiongen/smog-smplx")
+    kept = SMoGPipeline.from_pretrained("motiongen/smog-smplx", root_from_feet=False)
+    assert moved.root_from_feet is True and kept.root_from_feet is False
+    raw = kept.text_to_motion("a person jumps.", postprocess=False)
+    contacts = foot_contacts_from_positions(raw.posed_joints[0].astype(np.float64), kept.skeleton, kept.fps)
+    roots = {}
+    for flag, pipe in ((True, moved), (False, kept)):
+        out = pipe.text_to_motion("a person jumps.")
+        want = correct_motion(raw.local_rot_mats[0], raw.root_positions[0], pipe.skeleton, contacts, fps=pipe.fps,
+                              root_from_feet=flag)[1]
+        np.testing.assert_allclose(out.root_positions[0], want, atol=1e-4)
+        roots[flag] = out.root_positions[0]
+    assert np.abs(roots[True] - roots[False]).max() > 1e-3
