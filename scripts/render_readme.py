@@ -252,8 +252,7 @@ def constraint_benchmark_block() -> str:
     ]
 
     def path(entry: dict) -> str:
-        # runs recorded before the pelvis path was measured leave the column empty
-        return f"{entry['pelvis_path_m']['mean']:.2f}" if "pelvis_path_m" in entry else ""
+        return f"{entry['pelvis_path_m']['mean']:.2f}"
 
     for ctype, label in CONSTRAINT_LABELS.items():
         if ctype not in summary:

@@ -554,8 +554,7 @@ def format_tables(summary: dict[str, Any], types: Sequence[str], split: str = "t
             lines.append(f"| {ctype} | {metric} | {cells} |")
 
     def path(entry: dict[str, Any]) -> str:
-        # records written before the pelvis path was measured have no such entry
-        return f"{entry['pelvis_path_m']['mean']:.2f}" if "pelvis_path_m" in entry else ""
+        return f"{entry['pelvis_path_m']['mean']:.2f}"
 
     lines += [
         "",
