@@ -467,10 +467,46 @@ def test_root_following_planted_feet_takes_out_a_slide_and_keeps_a_real_walk(cli
     assert err.value.field == "fps"
 
 
+def test_a_rolling_foot_is_held_at_its_toe_and_a_real_walk_keeps_its_skate(clips) -> None:
+    """Heel up, toe down: the lock follows the toe, not the ankle. On the real walk itself (its own
+    heuristic contacts) KIMODO's rule, one ankle point per contact interval, pulls the lifting heel
+    back and drags the planted toe (foot skate 0.328 -> 0.369 m/s when measured); with the pivot the
+    toe stays put and the skate does not rise."""
+    import motiongen.postprocess.correct as correct_module
+
+    motion = clips["walk"]
+    skeleton, fps = motion.skeleton, motion.fps
+    local, root = motion.local_rotations, motion.root_translation
+    real_pos = motion.joint_positions()
+    contacts = foot_contacts_from_positions(real_pos, skeleton, fps)
+    toes = skeleton.indices([skeleton.joint_set("left_foot")[1], skeleton.joint_set("right_foot")[1]])
+    rolling = contacts[:, [1, 3]] & ~contacts[:, [0, 2]]
+    rolling = rolling[:-1] & rolling[1:]
+    assert rolling.sum() > 20  # the clip has heel-off phases to test on
+
+    def rolling_toe_speed(pos: np.ndarray) -> float:
+        return float((np.linalg.norm(np.diff(pos[:, toes], axis=0), axis=-1) * fps)[rolling].mean())
+
+    fixed = skeleton.forward_kinematics(*correct_motion(local, root, skeleton, contacts, root_from_feet=False))[1]
+    assert rolling_toe_speed(fixed) < 0.5 * rolling_toe_speed(real_pos)
+    assert foot_skate_from_height(fixed, skeleton, fps) <= foot_skate_from_height(real_pos, skeleton, fps)
+    # the pivot's slide: zero while the heel is down (the anchor frame's ankle), the toe's path on rolling frames
+    pos = real_pos
+    ankle, toe = skeleton.index("left_ankle"), skeleton.index("left_foot")
+    pivot_on_toe = contacts[:, 1] & ~contacts[:, 0]
+    start = int(np.flatnonzero(pivot_on_toe[3:] & ~pivot_on_toe[2:-1])[0]) + 3  # a run's first frame, 3 or later
+    end = start + int(np.argmin(pivot_on_toe[start:])) - 1  # the run's last frame
+    assert end > start
+    slide = correct_module._pivot_slip(pos, ankle, toe, pivot_on_toe, start - 3, end, start - 3)
+    np.testing.assert_allclose(slide[:, 1], 0.0)
+    np.testing.assert_allclose(slide[:4], (pos[start - 3 : start + 1, ankle] - pos[start - 3, ankle]) * [1, 0, 1], atol=1e-12)
+    np.testing.assert_allclose(slide[4:] - slide[3], (pos[start + 1 : end + 1, toe] - pos[start, toe]) * [1, 0, 1], atol=1e-12)
+
+
 def test_fix_feet_slows_planted_toes_in_a_walk(clips) -> None:
-    """On a walk the contact frames' toe speed drops. (``foot_skate_from_height`` itself can rise here:
-    KIMODO's ankle lock also holds during heel-off, and the re-smoothing lowers the swinging toe by
-    about a centimetre, so more fast swing frames fall below the 5 cm floor line.)"""
+    """On a walk the contact frames' toe speed drops. (``foot_skate_from_height`` itself can rise on
+    this perturbed copy: the re-smoothing lowers the swinging toe by about a centimetre, so more fast
+    swing frames fall below the 5 cm floor line.)"""
     motion = clips["walk"]
     skeleton = motion.skeleton
     real_pos = motion.joint_positions()
