@@ -467,11 +467,11 @@ def test_root_following_planted_feet_takes_out_a_slide_and_keeps_a_real_walk(cli
     assert err.value.field == "fps"
 
 
-def test_a_rolling_foot_is_held_at_its_toe_and_a_real_walk_keeps_its_skate(clips) -> None:
+def test_a_rolling_foot_is_held_at_its_toe_and_a_real_walk_keeps_its_skate(clips, monkeypatch) -> None:
     """Heel up, toe down: the lock follows the toe, not the ankle. On the real walk itself (its own
     heuristic contacts) KIMODO's rule, one ankle point per contact interval, pulls the lifting heel
-    back and drags the planted toe (foot skate 0.328 -> 0.369 m/s when measured); with the pivot the
-    toe stays put and the skate does not rise."""
+    back and drags the planted toe, and the walk's foot skate rises; with the pivot the toe stays put
+    and the skate does not rise."""
     import motiongen.postprocess.correct as correct_module
 
     motion = clips["walk"]
@@ -490,7 +490,15 @@ def test_a_rolling_foot_is_held_at_its_toe_and_a_real_walk_keeps_its_skate(clips
     fixed = skeleton.forward_kinematics(*correct_motion(local, root, skeleton, contacts, root_from_feet=False))[1]
     assert rolling_toe_speed(fixed) < 0.5 * rolling_toe_speed(real_pos)
     assert foot_skate_from_height(fixed, skeleton, fps) <= foot_skate_from_height(real_pos, skeleton, fps)
-    # the pivot's slide: zero while the heel is down (the anchor frame's ankle), the toe's path on rolling frames
+    # KIMODO's rule (the ankle is the pivot throughout) on the same walk: the rolling toe is dragged
+    pivot_slip = correct_module._pivot_slip
+    monkeypatch.setattr(correct_module, "_pivot_slip",
+                        lambda pos, a, t, on_toe, *rest: pivot_slip(pos, a, t, np.zeros_like(on_toe), *rest))
+    ankle_locked = skeleton.forward_kinematics(*correct_motion(local, root, skeleton, contacts, root_from_feet=False))[1]
+    assert rolling_toe_speed(ankle_locked) > 2 * rolling_toe_speed(fixed)
+    assert foot_skate_from_height(ankle_locked, skeleton, fps) > foot_skate_from_height(real_pos, skeleton, fps)
+    monkeypatch.undo()
+    # the pivot's path: the ankle's while the heel is down, the toe's on rolling frames
     pos = real_pos
     ankle, toe = skeleton.index("left_ankle"), skeleton.index("left_foot")
     pivot_on_toe = contacts[:, 1] & ~contacts[:, 0]
@@ -498,9 +506,11 @@ def test_a_rolling_foot_is_held_at_its_toe_and_a_real_walk_keeps_its_skate(clips
     end = start + int(np.argmin(pivot_on_toe[start:])) - 1  # the run's last frame
     assert end > start
     slide = correct_module._pivot_slip(pos, ankle, toe, pivot_on_toe, start - 3, end, start - 3)
-    np.testing.assert_allclose(slide[:, 1], 0.0)
-    np.testing.assert_allclose(slide[:4], (pos[start - 3 : start + 1, ankle] - pos[start - 3, ankle]) * [1, 0, 1], atol=1e-12)
-    np.testing.assert_allclose(slide[4:] - slide[3], (pos[start + 1 : end + 1, toe] - pos[start, toe]) * [1, 0, 1], atol=1e-12)
+    np.testing.assert_allclose(slide[:4], pos[start - 3 : start + 1, ankle] - pos[start - 3, ankle], atol=1e-12)
+    np.testing.assert_allclose(slide[4:] - slide[3], pos[start + 1 : end + 1, toe] - pos[start, toe], atol=1e-12)
+    # anchored at the last frame instead: the same path, shifted to zero there
+    shifted = correct_module._pivot_slip(pos, ankle, toe, pivot_on_toe, start - 3, end, end)
+    np.testing.assert_allclose(shifted, slide - slide[-1], atol=1e-12)
 
 
 def test_fix_feet_slows_planted_toes_in_a_walk(clips) -> None:

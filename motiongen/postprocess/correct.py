@@ -16,10 +16,10 @@ call or an analytic IK followed by one:
    Unlike KIMODO, a dictated frame up to :data:`DICTATED_NEIGHBOUR_FRAMES` frames from a contact
    interval (not only the adjacent one) supplies its lock point, and an interval between two
    dictated frames whose ankle points nearly agree is locked too (:data:`SQUEEZED_CONTACT_MAX_GAP`).
-   Also unlike KIMODO, a free interval (no dictated neighbour) holds the foot's pivot rather than
-   one ankle point: the ankle while the heel is down, the toe while only the toe is
-   (:func:`_pivot_slip`), so a foot rolling off its toe keeps the toe planted (on a real walk with
-   its own contacts, KIMODO's rule raised foot skate 0.328 -> 0.369 m/s; this one leaves it at 0.319).
+   Also unlike KIMODO, the lock holds the foot's pivot rather than one ankle point: the ankle while
+   the heel is down, the toe while only the toe is (:func:`_pivot_slip`), so a foot rolling off its
+   toe keeps the toe planted (on a real walk with its own contacts, KIMODO's rule raises the foot
+   skate and this one does not).
 
 Before step 1 (ours, not KIMODO's), when no constraint dictates the pelvis (no full-body, root-2D
 or effector frame): the pelvis is moved by the opposite of the ground slide of the planted feet
@@ -415,7 +415,8 @@ def _contact_leg_ik(
     key: str,
 ) -> np.ndarray:
     """Step 5a: hold the foot planted through each contact interval (two-bone IK with reach falloff):
-    the ankle on one point, or, on a free interval, the pivot in place (:func:`_pivot_slip`)."""
+    its pivot (:func:`_pivot_slip`) stays on the point it has at the middle frame, or at the nearby
+    dictated frame; between two nearby dictated frames the ankle follows the line between theirs."""
     heel, toe = _FOOT_COLUMNS[key]
     ankle = skeleton.index(skeleton.joint_set(key)[0])
     hip, knee, _ = _chain(skeleton, ankle)
@@ -447,10 +448,12 @@ def _contact_leg_ik(
             goal[start : end + 1] = first + share * (last - first)
             continue
         use[start : end + 1] = True
-        if before is not None:
-            goal[start : end + 1] = pos[before, ankle]
+        if before is not None:  # held from the key's ankle point on
+            slide = _pivot_slip(pos, ankle, toe_joint, pivot_on_toe, before, end, before)[start - before :]
+            goal[start : end + 1] = pos[start : end + 1, ankle] - slide
         elif after is not None:
-            goal[start : end + 1] = pos[after, ankle]
+            slide = _pivot_slip(pos, ankle, toe_joint, pivot_on_toe, start, after, after)[: end - start + 1]
+            goal[start : end + 1] = pos[start : end + 1, ankle] - slide
         else:
             mid = (start + end) // 2
             goal[start : end + 1] = pos[start : end + 1, ankle] - _pivot_slip(pos, ankle, toe_joint, pivot_on_toe, start, end, mid)
@@ -475,19 +478,18 @@ def _contact_leg_ik(
 def _pivot_slip(
     pos: np.ndarray, ankle: int, toe: int, pivot_on_toe: np.ndarray, start: int, end: int, anchor: int
 ) -> np.ndarray:
-    """``[end - start + 1, 3]`` ground slide (y zero) of the planted point from frame ``anchor`` to
-    each frame of ``start..end``: the sum of the per-frame ground steps of the pivot, the toe on
-    frames where only the toe is down (``pivot_on_toe [T]``), else the ankle.
+    """``[end - start + 1, 3]`` displacement of the planted point from frame ``anchor`` to each frame
+    of ``start..end``: the sum of the per-frame steps of the pivot, the toe on steps where only the
+    toe is down (``pivot_on_toe [T]``, on both frames of the step), else the ankle.
 
     Subtracting it from the ankle's path keeps a rolling foot's pivot in place: while the heel is
-    down the ankle stays put (the goal is the anchor frame's ankle point), and as the heel lifts the
-    ankle rises and swings forward about a fixed toe, where a fixed ankle would drag the toe
-    backwards or, out of reach, let the whole foot slide.
+    down the ankle stays on the anchor frame's ankle point, and as the heel lifts the ankle rises
+    and swings forward about a fixed toe, where a fixed ankle would drag the toe backwards or, out
+    of reach, let the whole foot slide.
     """
     step = np.diff(pos[start : end + 1][:, [ankle, toe]], axis=0)  # [n-1, 2, 3]
     on_toe = pivot_on_toe[start:end] & pivot_on_toe[start + 1 : end + 1]
     pivot_step = np.where(on_toe[:, None], step[:, 1], step[:, 0])
-    pivot_step[:, 1] = 0.0
     travelled = np.concatenate([np.zeros((1, 3)), np.cumsum(pivot_step, axis=0)])
     return travelled - travelled[anchor - start]
 
