@@ -18,8 +18,9 @@ call or an analytic IK followed by one:
    dictated frames whose ankle points nearly agree is locked too (:data:`SQUEEZED_CONTACT_MAX_GAP`).
    Also unlike KIMODO, the lock holds the foot's pivot rather than one ankle point: the ankle while
    the heel is down, the toe while only the toe is (:func:`_pivot_slip`), so a foot rolling off its
-   toe keeps the toe planted (on a real walk with its own contacts, KIMODO's rule raises the foot
-   skate and this one does not).
+   toe keeps the toe planted (on a real walk with its own contacts, KIMODO's rule drags the rolling
+   toe). And ours: after each lock, the free frames keep the ankle and toe heights they had before
+   it (:func:`_keep_swing_clearance`), where the re-smoothed lock lowered the swinging foot.
 
 Before step 1 (ours, not KIMODO's): the pelvis is moved by the opposite of the ground slide of the
 planted feet (:func:`root_following_planted_feet`), so that the stride carries the body: a
@@ -491,7 +492,43 @@ def _contact_leg_ik(
     # the ankle keeps its global rotation, so the foot does not tilt with the leg
     glob_knee = _parent_global(glob, frames, skeleton.parents[hip]) @ new[frames, hip] @ new[frames, knee]
     new[frames, ankle] = np.swapaxes(glob_knee, -1, -2) @ glob[frames, ankle]
-    return _resmooth(local, new, [hip, knee, ankle], use | masked)
+    held = _resmooth(local, new, [hip, knee, ankle], use | masked)
+    return _keep_swing_clearance(local, held, root, skeleton, ankle, use | masked, BEND_HINTS[key])
+
+
+def _keep_swing_clearance(
+    before: np.ndarray,
+    after: np.ndarray,
+    root: np.ndarray,
+    skeleton: Skeleton,
+    ankle: int,
+    pinned: np.ndarray,
+    hint: tuple[float, float, float],
+) -> np.ndarray:
+    """Lift the ankle back to its height in ``before`` on the free frames where the re-smoothed
+    lock (``after``) lowered it, keeping its new ground position: ``[T, J, 3, 3]`` local rotations.
+
+    Holding a foot back on the ground straightens the leg, and the re-smoothing carries that into
+    the swing next to the contact, where the foot then sweeps low over the floor while it catches
+    up; the swing keeps the clearance the motion gave it instead.
+    """
+    old_y = skeleton.forward_kinematics(before, root)[1][:, ankle, 1]
+    glob, pos = skeleton.forward_kinematics(after, root)
+    frames = np.flatnonzero(~pinned & (pos[:, ankle, 1] < old_y - 1e-4))
+    if frames.size == 0:
+        return after
+    goal = pos[frames, ankle].copy()
+    goal[:, 1] = old_y[frames]
+    hip, knee, _ = _chain(skeleton, ankle)
+    local_hip, local_knee, _, _ = _two_bone_locals(glob, pos, skeleton, ankle, frames, goal, hint)
+    new = after.copy()
+    new[frames, hip] = local_hip
+    new[frames, knee] = local_knee
+    glob_knee = _parent_global(glob, frames, skeleton.parents[hip]) @ new[frames, hip] @ new[frames, knee]
+    new[frames, ankle] = np.swapaxes(glob_knee, -1, -2) @ glob[frames, ankle]
+    lifted = pinned.copy()
+    lifted[frames] = True
+    return _resmooth(after, new, [hip, knee, ankle], lifted)
 
 
 def _pivot_slip(
@@ -572,15 +609,7 @@ def _contact_toe_ik(
     right_toe = _toe_joint(skeleton, "right_foot", skeleton.index(skeleton.joint_set("right_foot")[0]))
     floor = min_heights(skeleton)[right_toe]
     a, b = pos[frames, ankle], pos[frames, toe]
-    length = np.linalg.norm(b - a, axis=-1, keepdims=True)
-    goal = b.copy()
-    for _ in range(_TOE_ITERATIONS):
-        # alternate "on the floor" and "at bone length from the ankle"; converges to the floor point
-        # at bone length, or to straight below the ankle when the floor is out of reach
-        goal[:, 1] = floor
-        offset = goal - a
-        goal = a + offset * (length / np.maximum(np.linalg.norm(offset, axis=-1, keepdims=True), 1e-9))
-    delta = one_bone_ik(a, b, goal)
+    delta = one_bone_ik(a, b, _at_height(a, b, np.full(len(frames), floor)))
     turn = np.arccos(np.clip((np.trace(delta, axis1=-2, axis2=-1) - 1.0) / 2.0, -1.0, 1.0))
     small = turn <= MAX_TOE_TURN
     frames, delta = frames[small], delta[small]
@@ -590,7 +619,34 @@ def _contact_toe_ik(
         return local
     new = local.copy()
     new[frames, ankle] = np.swapaxes(glob[frames, skeleton.parents[ankle]], -1, -2) @ delta @ glob[frames, ankle]
-    return _resmooth(local, new, [ankle], use | masked)
+    held = _resmooth(local, new, [ankle], use | masked)
+    # the re-smoothed turn tilts the toe down in the swing next to the contact as well: lift it back
+    old_y = pos[:, toe, 1]
+    glob, pos = skeleton.forward_kinematics(held, root)
+    lower = np.flatnonzero(~(use | masked) & (pos[:, toe, 1] < old_y - 1e-4))
+    if lower.size == 0:
+        return held
+    a, b = pos[lower, ankle], pos[lower, toe]
+    delta = one_bone_ik(a, b, _at_height(a, b, old_y[lower]))
+    lifted = held.copy()
+    lifted[lower, ankle] = np.swapaxes(glob[lower, skeleton.parents[ankle]], -1, -2) @ delta @ glob[lower, ankle]
+    pinned = use | masked
+    pinned[lower] = True
+    return _resmooth(held, lifted, [ankle], pinned)
+
+
+def _at_height(a: np.ndarray, b: np.ndarray, height: np.ndarray) -> np.ndarray:
+    """Points ``[F, 3]`` at bone length ``|b - a|`` from ``a [F, 3]``, near ``b [F, 3]`` and at
+    ``height [F]``, or straight below (above) ``a`` where that height is out of reach."""
+    length = np.linalg.norm(b - a, axis=-1, keepdims=True)
+    goal = b.copy()
+    for _ in range(_TOE_ITERATIONS):
+        # alternate "at the height" and "at bone length from the ankle"; converges to the point at
+        # that height at bone length, or to straight below the ankle when it is out of reach
+        goal[:, 1] = height
+        offset = goal - a
+        goal = a + offset * (length / np.maximum(np.linalg.norm(offset, axis=-1, keepdims=True), 1e-9))
+    return goal
 
 
 # ==================================================================================================
