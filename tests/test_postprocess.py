@@ -499,6 +499,9 @@ def test_root_following_planted_feet_keeps_the_pelvis_on_fixed_frames(clips) -> 
     one = root_following_planted_feet(local, glide, skeleton, contacts, fps, fixed_frames=[t // 2])
     np.testing.assert_allclose(one[t // 2], glide[t // 2], atol=1e-12)
     np.testing.assert_allclose(np.diff(one, axis=0), np.diff(free, axis=0), atol=1e-12)
+    with pytest.raises(InputError) as err:
+        root_following_planted_feet(local, glide, skeleton, contacts, fps, fixed_frames=[0, t])
+    assert err.value.field == "fixed_frames"
 
 
 def test_a_rolling_foot_is_held_at_its_toe_and_a_real_walk_keeps_its_skate(clips, monkeypatch) -> None:

@@ -352,6 +352,8 @@ def root_following_planted_feet(
     shift = np.zeros((t, 2))
     shift[1:] = -np.cumsum(slip, axis=0)
     keys = np.unique(np.asarray(fixed_frames, dtype=np.int64))
+    if keys.size and (keys[0] < 0 or keys[-1] >= t):
+        raise InputError(f"frames must lie in 0..{t - 1}, got {keys.tolist()}", field="fixed_frames")
     if keys.size == 1:
         shift -= shift[keys[0]]
     elif keys.size > 1:
