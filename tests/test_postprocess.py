@@ -467,43 +467,6 @@ def test_root_following_planted_feet_takes_out_a_slide_and_keeps_a_real_walk(cli
     assert err.value.field == "fps"
 
 
-def test_root_following_planted_feet_keeps_the_pelvis_on_fixed_frames(clips) -> None:
-    """Frames where a constraint dictates the pelvis keep it; between them only the uneven part of
-    the slip is taken out (a steady glide is the pace the keys ask for, and is mostly kept)."""
-    from motiongen.postprocess.correct import root_following_planted_feet
-
-    motion = clips["walk"]
-    skeleton, fps = motion.skeleton, motion.fps
-    local, root = motion.local_rotations, motion.root_translation
-    contacts = foot_contacts_from_positions(motion.joint_positions(), skeleton, fps)
-    t = motion.num_frames
-    keys = np.array([0, t // 2, t - 1])
-    # a sway of the body over planted feet, zero on the keys: taken out between them
-    swayed = root.copy()
-    swayed[:, 0] += 0.15 * np.sin(2 * np.pi * np.arange(t) / (t // 2))
-    fixed = root_following_planted_feet(local, swayed, skeleton, contacts, fps, fixed_frames=keys)
-    np.testing.assert_allclose(fixed[keys], swayed[keys], atol=1e-12)
-    np.testing.assert_array_equal(fixed[:, 1], swayed[:, 1])
-    assert np.abs(fixed[:, 0] - root[:, 0]).mean() < 0.5 * np.abs(swayed[:, 0] - root[:, 0]).mean()
-    skate = {name: foot_skate_from_height(skeleton.forward_kinematics(local, r)[1], skeleton, fps)
-             for name, r in (("real", root), ("swayed", swayed), ("fixed", fixed))}
-    assert skate["swayed"] > 1.2 * skate["real"] and skate["fixed"] < 1.05 * skate["real"], skate
-    # a steady glide between the keys is what they dictate: kept
-    glide = root.copy()
-    glide[:, 0] += 0.8 * np.arange(t) / fps
-    kept = root_following_planted_feet(local, glide, skeleton, contacts, fps, fixed_frames=keys)
-    free = root_following_planted_feet(local, glide, skeleton, contacts, fps)
-    moved = {name: float(np.linalg.norm(r - glide, axis=1).mean()) for name, r in (("kept", kept), ("free", free))}
-    assert moved["kept"] < 0.1 * moved["free"], moved
-    # one fixed frame: the whole shift is moved to meet it
-    one = root_following_planted_feet(local, glide, skeleton, contacts, fps, fixed_frames=[t // 2])
-    np.testing.assert_allclose(one[t // 2], glide[t // 2], atol=1e-12)
-    np.testing.assert_allclose(np.diff(one, axis=0), np.diff(free, axis=0), atol=1e-12)
-    with pytest.raises(InputError) as err:
-        root_following_planted_feet(local, glide, skeleton, contacts, fps, fixed_frames=[0, t])
-    assert err.value.field == "fixed_frames"
-
-
 def test_a_rolling_foot_is_held_at_its_toe_and_a_real_walk_keeps_its_skate(clips, monkeypatch) -> None:
     """Heel up, toe down: the lock follows the toe, not the ankle. On the real walk itself (its own
     heuristic contacts) KIMODO's rule, one ankle point per contact interval, pulls the lifting heel

@@ -157,7 +157,7 @@ def add_generate_parser(sub: Any) -> argparse.ArgumentParser:
     control.add_argument(
         "--no-root-from-feet", dest="root_from_feet", action="store_false",
         help="post-process without moving the pelvis with the planted feet (keeps the generated pace; "
-        "feet the pelvis outruns may slide). The pelvis is never moved on frames a constraint dictates.",
+        "feet the pelvis outruns may slide). Only motions whose pelvis no constraint dictates are moved.",
     )
     control.add_argument(
         "--root-margin", metavar="M", help="metres the pelvis may stay from a 2D-root target after post-processing (default 0.02)"

@@ -116,11 +116,10 @@ class KIMODOPipeline(ConstraintTasks, EditingTasks):
         text_encoder: an encoder (``motiongen.text.base.TextEncoder``) to use instead of the one the
             bundle references (its ``dim`` must match the model's ``text_dim``).
         text_cache_dir: embedding cache folder (default ``$MOTIONGEN_CACHE/text``).
-        root_from_feet: when post-processing, first move the pelvis with the planted feet
-            (:func:`motiongen.postprocess.correct.root_following_planted_feet`) so the stride carries
-            the body, leaving it in place on the frames a constraint dictates; ``False`` keeps the
-            generated pace (feet the pelvis outruns may then slide). The attribute of the same name
-            can be changed later.
+        root_from_feet: when post-processing a motion whose pelvis no constraint dictates, first
+            move the pelvis with the planted feet (:func:`motiongen.postprocess.correct.root_following_planted_feet`)
+            so the stride carries the body; ``False`` keeps the generated pace (feet the pelvis
+            outruns may then slide). The attribute of the same name can be changed later.
     """
 
     def __init__(
