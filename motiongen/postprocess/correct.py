@@ -20,7 +20,8 @@ call or an analytic IK followed by one:
    the heel is down, the toe while only the toe is (:func:`_pivot_slip`), so a foot rolling off its
    toe keeps the toe planted (on a real walk with its own contacts, KIMODO's rule drags the rolling
    toe). And ours: after each lock, the free frames keep the ankle and toe heights they had before
-   it (:func:`_keep_swing_clearance`), where the re-smoothed lock lowered the swinging foot.
+   it, where the re-smoothed lock lowered the swinging foot (:func:`_keep_swing_clearance` after
+   the leg lock, a one-bone turn of the ankle after the toe lock).
 
 Before step 1 (ours, not KIMODO's), when no constraint dictates the pelvis (no full-body, root-2D
 or effector frame): the pelvis is moved by the opposite of the ground slide of the planted feet
