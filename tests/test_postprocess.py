@@ -530,7 +530,7 @@ def test_the_swing_next_to_a_locked_foot_keeps_its_clearance(clips, monkeypatch)
         return skeleton.forward_kinematics(*correct_motion(local, glide, skeleton, contacts, root_from_feet=False))[1]
 
     cleared = corrected()
-    monkeypatch.setattr(correct_module, "_keep_swing_clearance", lambda before, after, *rest: after)
+    monkeypatch.setattr(correct_module, "_keep_swing_clearance", lambda after, *rest: after)
     lowered = corrected()
     monkeypatch.undo()
     for heel, toe, names in ((0, 1, ("left_ankle", "left_foot")), (2, 3, ("right_ankle", "right_foot"))):

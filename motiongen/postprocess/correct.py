@@ -479,26 +479,26 @@ def _contact_leg_ik(
     glob_knee = _parent_global(glob, frames, skeleton.parents[hip]) @ new[frames, hip] @ new[frames, knee]
     new[frames, ankle] = np.swapaxes(glob_knee, -1, -2) @ glob[frames, ankle]
     held = _resmooth(local, new, [hip, knee, ankle], use | masked)
-    return _keep_swing_clearance(local, held, root, skeleton, ankle, use | masked, BEND_HINTS[key])
+    return _keep_swing_clearance(held, root, skeleton, ankle, pos[:, ankle, 1], use | masked, BEND_HINTS[key])
 
 
 def _keep_swing_clearance(
-    before: np.ndarray,
     after: np.ndarray,
     root: np.ndarray,
     skeleton: Skeleton,
     ankle: int,
+    old_y: np.ndarray,
     pinned: np.ndarray,
     hint: tuple[float, float, float],
 ) -> np.ndarray:
-    """Lift the ankle back to its height in ``before`` on the free frames where the re-smoothed
-    lock (``after``) lowered it, keeping its new ground position: ``[T, J, 3, 3]`` local rotations.
+    """Lift the ankle back to its height before the lock (``old_y [T]``) on the free frames where
+    the re-smoothed lock (``after``) lowered it, keeping its new ground position: ``[T, J, 3, 3]``
+    local rotations.
 
     Holding a foot back on the ground straightens the leg, and the re-smoothing carries that into
     the swing next to the contact, where the foot then sweeps low over the floor while it catches
     up; the swing keeps the clearance the motion gave it instead.
     """
-    old_y = skeleton.forward_kinematics(before, root)[1][:, ankle, 1]
     glob, pos = skeleton.forward_kinematics(after, root)
     frames = np.flatnonzero(~pinned & (pos[:, ankle, 1] < old_y - 1e-4))
     if frames.size == 0:
