@@ -506,11 +506,8 @@ def _keep_swing_clearance(
     goal = pos[frames, ankle].copy()
     goal[:, 1] = old_y[frames]
     hip, knee, _ = _chain(skeleton, ankle)
-    local_hip, local_knee, _, _ = _two_bone_locals(glob, pos, skeleton, ankle, frames, goal, hint)
     new = after.copy()
-    new[frames, hip] = local_hip
-    new[frames, knee] = local_knee
-    glob_knee = _parent_global(glob, frames, skeleton.parents[hip]) @ new[frames, hip] @ new[frames, knee]
+    new[frames, hip], new[frames, knee], _, glob_knee = _two_bone_locals(glob, pos, skeleton, ankle, frames, goal, hint)
     new[frames, ankle] = np.swapaxes(glob_knee, -1, -2) @ glob[frames, ankle]
     lifted = pinned.copy()
     lifted[frames] = True
