@@ -21,7 +21,9 @@ call or an analytic IK followed by one:
    toe keeps the toe planted (on a real walk with its own contacts, KIMODO's rule drags the rolling
    toe). And ours: after each lock, the free frames keep the ankle and toe heights they had before
    it, where the re-smoothed lock lowered the swinging foot (:func:`_keep_swing_clearance` after
-   the leg lock, a one-bone turn of the ankle after the toe lock).
+   the leg lock, a one-bone turn of the ankle after the toe lock), less the eased share of what the
+   lock pressed the contact itself down (:func:`_clearance_heights`), so a toe pressed to the floor
+   is not left a frame's step away from a neighbour restored to its old height.
 
 Before step 1 (ours, not KIMODO's), when no constraint dictates the pelvis (no full-body, root-2D
 or effector frame): the pelvis is moved by the opposite of the ground slide of the planted feet
@@ -98,6 +100,10 @@ SQUEEZED_CONTACT_MAX_GAP = 0.10
 #: the lock point (the middle of a sliding contact) to the key's pose alone, a pop of up to 30 cm
 #: per frame on the validation windows.
 DICTATED_NEIGHBOUR_FRAMES = 5
+#: Frames over which a planted foot's own height change (a toe pressed down to the floor, an ankle
+#: held at a key's height) eases out into the free frames next to it before the swing-clearance
+#: steps restore the heights those frames had (see :func:`_clearance_heights`).
+CLEARANCE_EASE_FRAMES = 4
 #: Step 0 (root from planted feet): a foot joint counts as planted on a contact frame when it is
 #: lower than this (metres, the contact heuristic's height) ...
 PLANTED_MAX_HEIGHT = 0.10
@@ -500,11 +506,12 @@ def _keep_swing_clearance(
     up; the swing keeps the clearance the motion gave it instead.
     """
     glob, pos = skeleton.forward_kinematics(after, root)
-    frames = np.flatnonzero(~pinned & (pos[:, ankle, 1] < old_y - 1e-4))
+    keep_y = _clearance_heights(old_y, pos[:, ankle, 1], pinned)
+    frames = np.flatnonzero(~pinned & (pos[:, ankle, 1] < keep_y - 1e-4))
     if frames.size == 0:
         return after
     goal = pos[frames, ankle].copy()
-    goal[:, 1] = old_y[frames]
+    goal[:, 1] = keep_y[frames]
     hip, knee, _ = _chain(skeleton, ankle)
     new = after.copy()
     new[frames, hip], new[frames, knee], _, glob_knee = _two_bone_locals(glob, pos, skeleton, ankle, frames, goal, hint)
@@ -512,6 +519,26 @@ def _keep_swing_clearance(
     lifted = pinned.copy()
     lifted[frames] = True
     return _resmooth(after, new, [hip, knee, ankle], lifted)
+
+
+def _clearance_heights(old_y: np.ndarray, new_y: np.ndarray, pinned: np.ndarray) -> np.ndarray:
+    """``[T]`` heights the swing-clearance steps keep a joint at on the free frames: its height before
+    the lock (``old_y [T]``) less the eased share of how far the lock lowered it on the nearest
+    ``pinned`` frames (``new_y [T]``: its height after the lock), over ``CLEARANCE_EASE_FRAMES``.
+
+    A contact the lock presses down (a toe a few centimetres up, predicted planted) would otherwise
+    drop and rise again between one free frame and the next; eased, the foot lowers into it. A lock
+    that only holds the foot's ground position has no such share, and the free frames get back
+    their full height.
+    """
+    n = CLEARANCE_EASE_FRAMES
+    pressed = np.pad(np.where(pinned, np.maximum(old_y - new_y, 0.0), 0.0), n)
+    share = np.zeros_like(old_y)
+    t = len(old_y)
+    for offset in range(-n, n + 1):
+        weight = 0.5 * (1.0 + math.cos(math.pi * offset / (n + 1)))
+        share = np.maximum(share, weight * pressed[n + offset : n + offset + t])
+    return old_y - share
 
 
 def _pivot_slip(
@@ -606,11 +633,12 @@ def _contact_toe_ik(
     # the re-smoothed turn tilts the toe down in the swing next to the contact as well: lift it back
     old_y = pos[:, toe, 1]
     glob, pos = skeleton.forward_kinematics(held, root)
-    lower = np.flatnonzero(~(use | masked) & (pos[:, toe, 1] < old_y - 1e-4))
+    keep_y = _clearance_heights(old_y, pos[:, toe, 1], use | masked)
+    lower = np.flatnonzero(~(use | masked) & (pos[:, toe, 1] < keep_y - 1e-4))
     if lower.size == 0:
         return held
     a, b = pos[lower, ankle], pos[lower, toe]
-    delta = one_bone_ik(a, b, _at_height(a, b, old_y[lower]))
+    delta = one_bone_ik(a, b, _at_height(a, b, keep_y[lower]))
     lifted = held.copy()
     lifted[lower, ankle] = np.swapaxes(glob[lower, skeleton.parents[ankle]], -1, -2) @ delta @ glob[lower, ankle]
     pinned = use | masked
