@@ -209,6 +209,34 @@ def test_a_second_run_reuses_the_finished_pieces(subset: Path, result: tuple[Pat
     assert 123.0 not in json.loads(out.read_text())["tasks"]["t2m"]["rows"][-1]["fid"]["values"]
 
 
+def test_pieces_of_other_code_are_not_mixed_in(subset: Path, result: tuple[Path, dict], monkeypatch) -> None:
+    """The resume identity holds a digest of the package's sources: after a code change (here the
+    digest of a source tree with one file edited) the finished pieces are computed again."""
+    import motiongen.evaluation.records as records
+
+    out, _ = result
+    piece = out.with_name("metrics.parts") / "t2m-model-0.json"
+    assert main(_args(subset, out, "--tasks", "t2m")) == 0  # the fixture's settings and code
+    stored = json.loads(piece.read_text())
+    stored["fid"] = 321.0
+    piece.write_text(json.dumps(stored))
+    assert main(_args(subset, out, "--tasks", "t2m")) == 0
+    assert 321.0 in json.loads(out.read_text())["tasks"]["t2m"]["rows"][-1]["fid"]["values"]
+    # the same package with one source edited has another digest
+    edited = out.parent / "edited" / "motiongen"
+    package = Path(records.__file__).resolve().parents[1]
+    for path in package.rglob("*.py"):
+        copy = edited / path.relative_to(package)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_bytes(path.read_bytes())
+    (edited / "postprocess" / "correct.py").write_text((package / "postprocess" / "correct.py").read_text() + "\n# edited\n")
+    original = records.code_digest()
+    monkeypatch.setattr(records, "__file__", str(edited / "evaluation" / "records.py"))
+    assert records.code_digest() != original
+    assert main(_args(subset, out, "--tasks", "t2m")) == 0
+    assert 321.0 not in json.loads(out.read_text())["tasks"]["t2m"]["rows"][-1]["fid"]["values"]
+
+
 def test_bad_settings_are_named() -> None:
     with pytest.raises(InputError, match="tasks"):
         EvalSettings(tasks=("t2m", "speed"))

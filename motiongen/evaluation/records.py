@@ -69,5 +69,17 @@ def folder_digest(folder: str | Path) -> str:
     return h.hexdigest()[:16]
 
 
+def code_digest() -> str:
+    """First 16 hex digits of sha256 over the ``motiongen`` package's Python sources (relative paths
+    and bytes): the code that generates and scores a result, where a git commit may be missing (an
+    installed package) or change with files that measure nothing (docs, results)."""
+    package = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        h.update(path.relative_to(package).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def utc_now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

@@ -4,7 +4,8 @@
 (a replication, a method's in-betweening scores, a task's figures) is written at once to
 ``OUT.parts/`` (``metrics.parts/`` for ``metrics.json``); a second run with the same settings picks
 up the finished pieces and does only what is missing, so an interrupted evaluation resumes. Pieces
-from different settings (model, evaluator, split, counts) are never mixed: the folder's
+from different settings (model, evaluator, split, counts) or code (the package's sources,
+:func:`~motiongen.evaluation.records.code_digest`) are never mixed: the folder's
 ``run.json`` records them, and a mismatch starts that folder over.
 
 Under ``torchrun`` (or ``torchrun --nnodes`` with ``-o`` on a shared folder) the pieces are shared
@@ -702,7 +703,7 @@ def run_eval(
     the view after a gloo barrier, and every rank returns the JSON. ``progress``: bars on rank 0
     (``True``), on every rank (``"all"``) or none (``False``); only rank 0 logs.
     """
-    from motiongen.evaluation.records import folder_digest, machine_info
+    from motiongen.evaluation.records import code_digest, folder_digest, machine_info
     from motiongen.models.evaluator import DEFAULT_EVALUATOR, TextMotionEvaluator
     from motiongen.pipelines.bundle import resolve_model
     from motiongen.pipelines.loading import load_pipeline
@@ -732,8 +733,11 @@ def run_eval(
                     else f"DDIM {settings.steps} steps"}
     evaluator_record = {"name": evaluator or DEFAULT_EVALUATOR, "version": judge.version}
     parts = Parts(output.with_name(output.stem + ".parts"), log)
+    # the code is part of it: pieces generated or scored by other code (another clean-up, another
+    # piece layout) are not mixed with new ones
     identity = {"format": EVAL_FORMAT, "model_hash": model_record["hash"], "evaluator": judge.version,
-                "dataset": dataset_root.name, "settings": {k: v for k, v in settings.to_dict().items() if k != "tasks"}}
+                "code": code_digest(), "dataset": dataset_root.name,
+                "settings": {k: v for k, v in settings.to_dict().items() if k != "tasks"}}
     group = ShardGroup(shard)
     try:
         if shard.main:
