@@ -194,7 +194,7 @@ def test_a_resumed_run_rebuilds_the_view_and_no_view_leaves_it(subset: Path, res
 
 
 def test_a_second_run_reuses_the_finished_pieces(subset: Path, result: tuple[Path, dict]) -> None:
-    out, first = result
+    out, _ = result
     parts = out.with_name("metrics.parts")
     piece = parts / "t2m-model-1.json"
     stored = json.loads(piece.read_text())
@@ -212,7 +212,7 @@ def test_a_second_run_reuses_the_finished_pieces(subset: Path, result: tuple[Pat
 def test_pieces_of_other_code_are_not_mixed_in(subset: Path, result: tuple[Path, dict], monkeypatch) -> None:
     """The resume identity holds a digest of the package's sources: after a code change (here the
     digest of a source tree with one file edited) the finished pieces are computed again."""
-    import motiongen.evaluation.records as records
+    from motiongen.evaluation import records
 
     out, _ = result
     piece = out.with_name("metrics.parts") / "t2m-model-0.json"

@@ -397,7 +397,7 @@ def test_a_key_just_after_a_sliding_contact_does_not_make_the_foot_pop(clips, mo
     model predicts them), keyed on its own pose two frames after that contact: the interval is locked
     onto the key's ankle point, so the leg does not have to cross from the middle of the slide to the
     key in one frame (KIMODO's adjacent-frame rule, which DICTATED_NEIGHBOUR_FRAMES = 1 reproduces, does)."""
-    import motiongen.postprocess.correct as correct
+    from motiongen.postprocess import correct
 
     motion = clips["walk"]
     skeleton, n = motion.skeleton, motion.num_frames
@@ -714,7 +714,7 @@ def test_a_toe_pressed_to_the_floor_eases_in_and_out_without_a_pop(clips, monkey
     import motiongen.postprocess.correct as correct_module
 
     motion = clips["standing"]
-    skeleton, fps = motion.skeleton, motion.fps
+    skeleton = motion.skeleton
     root = motion.root_translation + [0.0, 0.04, 0.0]  # the whole body 4 cm up
     contacts = np.zeros((motion.num_frames, 4), dtype=bool)
     first, last = 40, 43
