@@ -58,12 +58,13 @@ def git_commit(path: str | Path | None = None) -> str | None:
         return None
 
 
-def folder_digest(folder: str | Path) -> str:
-    """First 16 hex digits of sha256 over every file's relative path and bytes (a model's identity);
-    model cards (``README.md``) are left out: rewording one does not change what is measured."""
+def folder_digest(folder: str | Path, pattern: str = "*") -> str:
+    """First 16 hex digits of sha256 over the relative path and bytes of every file matching
+    ``pattern`` below ``folder`` (a model's identity); model cards (``README.md``) are left out:
+    rewording one does not change what is measured."""
     folder = Path(folder)
     h = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "README.md"):
+    for path in sorted(p for p in folder.rglob(pattern) if p.is_file() and p.name != "README.md"):
         h.update(path.relative_to(folder).as_posix().encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
@@ -73,12 +74,7 @@ def code_digest() -> str:
     """First 16 hex digits of sha256 over the ``motiongen`` package's Python sources (relative paths
     and bytes): the code that generates and scores a result, where a git commit may be missing (an
     installed package) or change with files that measure nothing (docs, results)."""
-    package = Path(__file__).resolve().parents[1]
-    h = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
-        h.update(path.relative_to(package).as_posix().encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()[:16]
+    return folder_digest(Path(__file__).resolve().parents[1], "*.py")
 
 
 def utc_now() -> str:
