@@ -27,6 +27,7 @@ from motiongen.motion.kimodo_features import (
     KimodoFeatures,
     rotate_features_yaw,
 )
+from motiongen.pipelines.bundle import KIMODOBundle
 from motiongen.train.config import KimodoTrainConfig, load_train_config
 from motiongen.train.features import (
     WindowSampler,
@@ -345,7 +346,6 @@ def test_validation_loss_is_logged(straight_run: Path) -> None:
 
 def test_export_bundle_loads_and_samples(straight_run: Path, tmp_path: Path) -> None:
     from motiongen.models.kimodo.sampler import ddim_sample
-    from motiongen.pipelines.bundle import KIMODOBundle
 
     out = export_bundle(straight_run.parents[1], tmp_path / "bundle")
     bundle = KIMODOBundle.from_pretrained(out)
@@ -379,7 +379,11 @@ def test_a_new_run_starts_from_a_bundle(tiny_config: KimodoTrainConfig, straight
         if row.get("event") == "start":
             first_metrics_step = row["step"]
     assert first_metrics_step == 6  # the bundle's step count
-    assert load_checkpoint(path)["step"] == 8
+    state = load_checkpoint(path)
+    assert state["step"] == 8
+    # the model card's history continues the bundle's: frames seen before plus the new steps' frames
+    before = KIMODOBundle.from_pretrained(bundle_dir).info["frames_seen"]
+    assert before > 0 and state["frames_seen"] > before
     # with no steps left to run the weights are the bundle's
     again = train_kimodo(tiny_config.replace(output_dir=str(tmp_path / "same"), init_from=str(bundle_dir), total_steps=6))
     assert weights_digest(load_checkpoint(again)["model"]) == weights_digest(load_checkpoint(straight_run)["ema"])

@@ -798,6 +798,7 @@ def _train(cfg: KimodoTrainConfig, info: DistInfo, resume: bool, started: float,
         ema.load_state_dict(weights)
         step = int(init_bundle.info.get("steps", 0))
         wall_before = float(init_bundle.info.get("wall_time_s", 0.0))
+        frames_seen = int(init_bundle.info.get("frames_seen", 0))
         rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, info.rank, step]))
         generator.manual_seed(cfg.seed * 7919 + info.rank + 104729 * step)
         log(f"starting from the weights of {cfg.init_from} (step {step}); optimizer state starts fresh")
