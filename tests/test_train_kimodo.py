@@ -320,6 +320,26 @@ def test_resume_continues_from_the_saved_step(tiny_config: KimodoTrainConfig, st
         train_kimodo(tiny_config.replace(output_dir=str(out), total_steps=9, model={**tiny_config.model, "width": 16}))
 
 
+def test_bf16_autocast_trains_on_cpu_and_fp16_falls_back(tiny_config: KimodoTrainConfig, tmp_path: Path) -> None:
+    """Mixed precision: bf16 autocast runs on CPU (the same code path as on a GPU, less the loss
+    scaling), geometric losses included; fp16 needs CUDA and the run says it trains in float32."""
+    common = {"total_steps": 4, "warmup_steps": 0, "min_lr_ratio": 1.0, "checkpoint_every": 4, "val_every": 4,
+              "log_every": 1, "position_loss_weight": 0.5, "velocity_loss_weight": 0.01, "foot_contact_loss_weight": 1.0}
+    runs = {amp: _run(tiny_config, tmp_path / amp, amp=amp, **common) for amp in ("none", "bf16", "fp16")}
+    logs = {amp: read_metrics(path.parents[1]) for amp, path in runs.items()}
+    starts = {amp: next(r for r in rows if r.get("event") == "start") for amp, rows in logs.items()}
+    assert [starts[a]["amp"] for a in ("none", "bf16", "fp16")] == ["none", "bf16", "none"]
+    losses = {amp: np.array([[r[k] for k in ("loss", "loss_position", "loss_foot_contact")] for r in rows if "loss" in r])
+              for amp, rows in logs.items()}
+    assert losses["bf16"].shape == (4, 3) and np.isfinite(losses["bf16"]).all()
+    # the first step starts from identical weights: bf16 only rounds, so the losses agree to its precision,
+    # and they are not bit-equal (the autocast really ran)
+    assert losses["bf16"][0] == pytest.approx(losses["none"][0], rel=0.05)
+    assert not np.array_equal(losses["bf16"], losses["none"])
+    np.testing.assert_array_equal(losses["fp16"], losses["none"])  # float32 fallback: the same run
+    assert torch.isfinite(torch.cat([v.flatten().float() for v in load_checkpoint(runs["bf16"])["ema"].values()])).all()
+
+
 def test_ema_differs_from_and_follows_the_raw_weights(straight_run: Path) -> None:
     state = load_checkpoint(straight_run)
     from motiongen.models.kimodo.config import KimodoDenoiserConfig

@@ -604,6 +604,16 @@ def _validate(model: nn.Module, batches: Sequence[tuple[WindowBatch, Conditionin
     return validation_breakdown(model, batches, device, amp)["loss"]
 
 
+def autocast_precision(amp: str, device: torch.device) -> str:
+    """The autocast the run uses for ``amp`` (``none``, ``bf16``, ``fp16``) on ``device``: bf16 on
+    CUDA and CPU; fp16 on CUDA only (it needs a gradient scaler), ``none`` elsewhere."""
+    if amp == "bf16" and device.type in ("cuda", "cpu"):
+        return "bf16"
+    if amp == "fp16" and device.type == "cuda":
+        return "fp16"
+    return "none"
+
+
 def train_step(
     train_model: nn.Module,
     ema: nn.Module,
@@ -762,12 +772,14 @@ def _train(cfg: KimodoTrainConfig, info: DistInfo, resume: bool, started: float,
         _param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=tuple(cfg.betas), eps=1e-8,
         fused=device.type == "cuda",
     )
-    use_amp = device.type == "cuda" and cfg.amp != "none"
-    amp_dtype = torch.bfloat16 if cfg.amp == "bf16" else torch.float16
-    scaler = torch.amp.GradScaler("cuda") if use_amp and cfg.amp == "fp16" else None
+    precision = autocast_precision(cfg.amp, device)
+    if precision != cfg.amp:
+        log(f"amp {cfg.amp} needs CUDA (its loss scaling does); training in float32 on {device} (bf16 runs on CPU too)")
+    amp_dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
 
     def amp() -> Any:
-        return torch.autocast("cuda", dtype=amp_dtype) if use_amp else contextlib.nullcontext()
+        return torch.autocast(device.type, dtype=amp_dtype) if precision != "none" else contextlib.nullcontext()
 
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, info.rank]))
     generator = torch.Generator().manual_seed(cfg.seed * 7919 + info.rank)
@@ -822,7 +834,7 @@ def _train(cfg: KimodoTrainConfig, info: DistInfo, resume: bool, started: float,
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
         params = sum(p.numel() for p in model.parameters())
         metrics.write({"step": step, "event": "start", "params": params, "world_size": info.world_size,
-                       "threads": threads, "device": str(device), "resumed_from": ckpt_path,
+                       "threads": threads, "device": str(device), "amp": precision, "resumed_from": ckpt_path,
                        "train_clips": cache.splits["train"].num_clips, "train_frames": cache.splits["train"].num_frames})
         log(f"KIMODO training: {params / 1e6:.2f} M parameters, {info.world_size} process(es) x {threads} thread(s) "
             f"on {device}, batch {cfg.batch_size} x {info.world_size}, windows {cfg.min_frames}-{cfg.max_frames} frames, "
