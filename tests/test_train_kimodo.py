@@ -320,24 +320,74 @@ def test_resume_continues_from_the_saved_step(tiny_config: KimodoTrainConfig, st
         train_kimodo(tiny_config.replace(output_dir=str(out), total_steps=9, model={**tiny_config.model, "width": 16}))
 
 
-def test_bf16_autocast_trains_on_cpu_and_fp16_falls_back(tiny_config: KimodoTrainConfig, tmp_path: Path) -> None:
-    """Mixed precision: bf16 autocast runs on CPU (the same code path as on a GPU, less the loss
-    scaling), geometric losses included; fp16 needs CUDA and the run says it trains in float32."""
+def test_bf16_and_fp16_autocast_train_on_cpu(tiny_config: KimodoTrainConfig, tmp_path: Path) -> None:
+    """Mixed precision: bf16 and fp16 (with the gradient scaler) autocast run on CPU, the code path a
+    GPU run takes, geometric losses included; fp16's scaler state is checkpointed and resumed."""
     common = {"total_steps": 4, "warmup_steps": 0, "min_lr_ratio": 1.0, "checkpoint_every": 4, "val_every": 4,
               "log_every": 1, "position_loss_weight": 0.5, "velocity_loss_weight": 0.01, "foot_contact_loss_weight": 1.0}
-    runs = {amp: _run(tiny_config, tmp_path / amp, amp=amp, **common) for amp in ("none", "bf16", "fp16")}
+    runs = {amp: _run(tiny_config, tmp_path / amp, amp=amp, **common) for amp in ("none", "bf16")}
+    # fp16 starts at a loss scale of 2**16, at which a fresh model's scaled gradients overflow: the
+    # scaler skips those steps and halves the scale until they fit, so this run takes more steps
+    runs["fp16"] = _run(tiny_config, tmp_path / "fp16", amp="fp16", **{**common, "total_steps": 16, "checkpoint_every": 16})
     logs = {amp: read_metrics(path.parents[1]) for amp, path in runs.items()}
     starts = {amp: next(r for r in rows if r.get("event") == "start") for amp, rows in logs.items()}
-    assert [starts[a]["amp"] for a in ("none", "bf16", "fp16")] == ["none", "bf16", "none"]
+    assert [starts[a]["amp"] for a in ("none", "bf16", "fp16")] == ["none", "bf16", "fp16"]
     losses = {amp: np.array([[r[k] for k in ("loss", "loss_position", "loss_foot_contact")] for r in rows if "loss" in r])
               for amp, rows in logs.items()}
-    assert losses["bf16"].shape == (4, 3) and np.isfinite(losses["bf16"]).all()
-    # the first step starts from identical weights: bf16 only rounds, so the losses agree to its precision,
-    # and they are not bit-equal (the autocast really ran)
-    assert losses["bf16"][0] == pytest.approx(losses["none"][0], rel=0.05)
-    assert not np.array_equal(losses["bf16"], losses["none"])
-    np.testing.assert_array_equal(losses["fp16"], losses["none"])  # float32 fallback: the same run
-    assert torch.isfinite(torch.cat([v.flatten().float() for v in load_checkpoint(runs["bf16"])["ema"].values()])).all()
+    for amp in ("bf16", "fp16"):
+        assert losses[amp].shape == (4 if amp == "bf16" else 16, 3) and np.isfinite(losses[amp]).all()
+        # the first step starts from identical weights: half precision only rounds, so the losses agree
+        # to its precision, and they are not bit-equal (the autocast really ran)
+        assert losses[amp][0] == pytest.approx(losses["none"][0], rel=0.05)
+        assert not np.array_equal(losses[amp], losses["none"])
+        assert torch.isfinite(torch.cat([v.flatten().float() for v in load_checkpoint(runs[amp])["ema"].values()])).all()
+    assert load_checkpoint(runs["none"])["scaler"] is None and load_checkpoint(runs["bf16"])["scaler"] is None
+    skipped = [r["skipped_steps"] for r in logs["fp16"] if "loss" in r]
+    scaler = load_checkpoint(runs["fp16"])["scaler"]
+    # every skipped step halved the scale (it grows back only after 2000 clean steps), and steps went through
+    assert scaler["scale"] == 2.0 ** (16 - sum(skipped)) and 0 < sum(skipped) < 16
+    assert scaler["_growth_tracker"] == 16 - (max(i for i, k in enumerate(skipped) if k) + 1)
+    # resuming continues from the saved scale and count instead of restarting at 2**16
+    resumed = _run(tiny_config, tmp_path / "fp16", amp="fp16", **{**common, "total_steps": 18, "checkpoint_every": 2})
+    more = [r["skipped_steps"] for r in read_metrics(tmp_path / "fp16") if "loss" in r][16:]
+    assert len(more) == 2 and load_checkpoint(resumed)["scaler"]["scale"] == scaler["scale"] / 2.0 ** sum(more)
+
+
+def test_fp16_step_that_overflows_is_skipped_and_the_scale_drops(tiny_config: KimodoTrainConfig, feature_cache) -> None:
+    """An fp16 step whose scaled gradients overflow leaves the weights and the EMA as they were and
+    halves the loss scale, so the next step can go through."""
+    from motiongen.models.kimodo.denoiser import TwoStageDenoiser
+    from motiongen.models.kimodo.diffusion import CosineSchedule
+    from motiongen.train.kimodo import make_conditioning, train_step
+
+    stats = feature_cache.stats(32)
+    layout = feature_cache.layout
+    den_cfg = tiny_config.denoiser_config(feature_dim=layout.dim, num_joints=layout.num_joints, text_dim=8)
+    torch.manual_seed(0)
+    model, ema = TwoStageDenoiser(den_cfg, stats), TwoStageDenoiser(den_cfg, stats)
+    sampler = WindowSampler(feature_cache.splits["train"], stats, None, min_frames=24, max_frames=32,
+                            rng=np.random.default_rng(4), text_dim=8)
+    batch = sampler.sample(3)
+    cond = make_conditioning(batch, CosineSchedule(), layout, tiny_config, np.random.default_rng(0),
+                             torch.Generator().manual_seed(0))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**60)  # any real gradient overflows fp16 at this scale
+
+    def amp():
+        return torch.autocast("cpu", dtype=torch.float16)
+
+    def weights(m: torch.nn.Module) -> torch.Tensor:
+        return torch.cat([p.detach().flatten().clone() for p in m.parameters()])
+
+    before, ema_before = weights(model), weights(ema)
+    losses, grad_norm = train_step(model, ema, optimizer, batch, cond, tiny_config, 0, amp=amp, scaler=scaler)
+    assert torch.isfinite(losses).all() and not math.isfinite(grad_norm)
+    assert torch.equal(weights(model), before) and torch.equal(weights(ema), ema_before)
+    assert scaler.get_scale() == 2.0**59
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8)
+    _, grad_norm = train_step(model, ema, optimizer, batch, cond, tiny_config, 0, amp=amp, scaler=scaler)
+    assert math.isfinite(grad_norm) and not torch.equal(weights(model), before)
+    assert scaler.get_scale() == 2.0**8
 
 
 def test_ema_differs_from_and_follows_the_raw_weights(straight_run: Path) -> None:

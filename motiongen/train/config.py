@@ -90,8 +90,8 @@ class KimodoTrainConfig:
         time_limit_minutes: stop (with a checkpoint) after this much wall time in this run.
         num_workers: processes for building the feature cache (training needs no loader workers).
         threads: torch threads per process (0 = CPU cores / world size).
-        amp: ``none``, ``bf16`` or ``fp16`` autocast: bf16 on CUDA and CPU, fp16 (with loss scaling)
-            on CUDA only (elsewhere the run is float32 and says so).
+        amp: ``none``, ``bf16`` or ``fp16`` autocast (fp16 with loss scaling), on CUDA or CPU
+            (other devices train in float32 and say so).
         device: ``auto`` (CUDA if available), ``cpu`` or ``cuda``.
         progress: tqdm progress bar on rank 0.
     """

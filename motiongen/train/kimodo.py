@@ -605,12 +605,10 @@ def _validate(model: nn.Module, batches: Sequence[tuple[WindowBatch, Conditionin
 
 
 def autocast_precision(amp: str, device: torch.device) -> str:
-    """The autocast the run uses for ``amp`` (``none``, ``bf16``, ``fp16``) on ``device``: bf16 on
-    CUDA and CPU; fp16 on CUDA only (it needs a gradient scaler), ``none`` elsewhere."""
-    if amp == "bf16" and device.type in ("cuda", "cpu"):
-        return "bf16"
-    if amp == "fp16" and device.type == "cuda":
-        return "fp16"
+    """The autocast the run uses for ``amp`` (``none``, ``bf16``, ``fp16``) on ``device``: bf16 and
+    fp16 (with a gradient scaler) on CUDA and CPU, ``none`` on other devices (e.g. MPS)."""
+    if amp in ("bf16", "fp16") and device.type in ("cuda", "cpu"):
+        return amp
     return "none"
 
 
@@ -774,9 +772,10 @@ def _train(cfg: KimodoTrainConfig, info: DistInfo, resume: bool, started: float,
     )
     precision = autocast_precision(cfg.amp, device)
     if precision != cfg.amp:
-        log(f"amp {cfg.amp} needs CUDA (its loss scaling does); training in float32 on {device} (bf16 runs on CPU too)")
+        log(f"amp {cfg.amp} runs on CUDA and CPU only; training in float32 on {device}")
     amp_dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+    # fp16's narrow range underflows small gradients: scale the loss (the scaler skips inf steps)
+    scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
 
     def amp() -> Any:
         return torch.autocast(device.type, dtype=amp_dtype) if precision != "none" else contextlib.nullcontext()
