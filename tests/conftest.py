@@ -1,4 +1,5 @@
-"""Shared fixtures: where the real archives are, and a per-session cache to unpack them into.
+"""Shared fixtures: where the real archives are, a per-session cache to unpack them into, and the
+small evaluation run that two test modules read (``plain_eval_run``).
 
 Tests that need the archives take the ``data_dir`` (or ``raw``) fixture. Without the archives they
 skip with the reason; under ``MOTIONGEN_REQUIRE_DATA=1`` (set by ``.ci/run``) they fail instead.
@@ -51,3 +52,26 @@ def raw(data_dir: Path, cache_dir: Path):
         return unpacked(key, data_dir, cache_dir)
 
     return get
+
+
+@pytest.fixture(scope="session")
+def eval_subset(data_dir: Path, cache_dir: Path) -> Path:
+    """A subset build (16 clips per source and split: 44 test clips of 40+ frames, enough for one
+    R-precision batch of 32)."""
+    from motiongen.data.build import build_dataset
+
+    return Path(build_dataset(data_dir, cache_dir, limit_per_source=16, workers=2, progress=False)["path"])
+
+
+@pytest.fixture(scope="session")
+def plain_eval_run(eval_subset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The JSON of one in-process ``motiongen eval`` run with :data:`small_eval.ARGS` (one thread, as
+    set above), its parts and view folders beside it. Read it, never change it: a test that resumes
+    or edits a run works on :func:`small_eval.copy_run`'s copy."""
+    from small_eval import ARGS
+
+    from motiongen.cli import main
+
+    out = tmp_path_factory.mktemp("plain-eval") / "metrics.json"
+    assert main(["eval", *ARGS, "--dataset", str(eval_subset), "--no-progress", "-o", str(out)]) == 0
+    return out

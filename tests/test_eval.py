@@ -2,7 +2,8 @@
 and the viewer folder written beside the JSON.
 
 Uses the shipped KIMODO model and the shipped evaluator on a subset build (16 clips per source and
-split: 44 test clips of 40+ frames, enough for one R-precision batch of 32), with few steps.
+split: 44 test clips of 40+ frames, enough for one R-precision batch of 32), with few steps: the run
+of ``tests/small_eval.py``, made once per session and copied here.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from small_eval import ARGS, SETTINGS, copy_run
 
 from motiongen.cli import main
-from motiongen.data.build import build_dataset
 from motiongen.errors import InputError
 from motiongen.evaluation.report import inbetween_table, t2m_table
 from motiongen.evaluation.runner import EvalSettings, canonical_positions, run_eval
@@ -23,27 +24,23 @@ from motiongen.viz.manifest import MANIFEST_NAME, validate_manifest
 
 
 @pytest.fixture(scope="module")
-def subset(data_dir: Path, cache_dir: Path) -> Path:
-    return Path(build_dataset(data_dir, cache_dir, limit_per_source=16, workers=2, progress=False)["path"])
+def subset(eval_subset: Path) -> Path:
+    return eval_subset
 
 
-#: The fixture's settings (``_args``), for calling :func:`run_eval` on the same finished pieces.
-SETTINGS = {"replications": 2, "limit": 32, "steps": 2, "mm_captions": 4, "mm_repeats": 2, "inbetween_windows": 3,
-            "constraint_cases": 1, "constraint_frames": 40}
 #: float16 positions of the viewer files are within half of float16's spacing below 16 m
 FLOAT16_TOLERANCE_M = 2.0**-8
 
 
 def _args(subset: Path, out: Path, *extra: str) -> list[str]:
-    return ["eval", "--model", "motiongen/kimodo-smplx", "--dataset", str(subset), "--replications", "2", "--limit", "32",
-            "--steps", "2", "--mm-captions", "4", "--mm-repeats", "2", "--inbetween-windows", "3",
-            "--constraint-cases", "1", "--constraint-frames", "40", "--no-progress", "-o", str(out), *extra]
+    """The shared run's command line (``small_eval.ARGS``) writing to ``out``."""
+    return ["eval", *ARGS, "--dataset", str(subset), "--no-progress", "-o", str(out), *extra]
 
 
 @pytest.fixture(scope="module")
-def result(subset: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    out = tmp_path_factory.mktemp("eval") / "metrics.json"
-    assert main(_args(subset, out)) == 0
+def result(plain_eval_run: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """A copy of the shared in-process run (conftest's ``plain_eval_run``): these tests resume and edit it."""
+    out = copy_run(plain_eval_run, tmp_path_factory.mktemp("eval"))
     return out, json.loads(out.read_text())
 
 

@@ -1,9 +1,10 @@
 """``motiongen eval`` under torchrun: the pieces shared out across ranks, one JSON equal to a plain run's.
 
-A 1-process run and a 2-rank ``torch.distributed.run --standalone`` run of the CLI (subprocesses on
-CPU, ``OMP_NUM_THREADS=1`` for both so that thread counts match) on the small settings of
-``tests/test_eval.py`` must give the same figures and the same view folder, with both ranks having
-computed pieces; a sharded run that lost pieces finishes only those.
+The plain run of ``tests/small_eval.py`` (conftest's ``plain_eval_run``: in-process, one torch
+thread) and a 2-rank ``torch.distributed.run --standalone`` run of the CLI on the same settings (a
+subprocess on CPU, ``OMP_NUM_THREADS=1`` so that thread counts match) must give the same figures and
+the same view folder, with both ranks having computed pieces; a sharded run that lost pieces
+finishes only those.
 """
 
 from __future__ import annotations
@@ -18,20 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from small_eval import ARGS
 
-from motiongen.data.build import build_dataset
 from motiongen.evaluation.shard import Piece, piece_owners, read_rank_logs
 
-ARGS = ["--model", "motiongen/kimodo-smplx", "--replications", "2", "--limit", "32", "--steps", "2",
-        "--mm-captions", "4", "--mm-repeats", "2", "--inbetween-windows", "3", "--constraint-cases", "1",
-        "--constraint-frames", "40"]
 #: Figures may differ by this much (they are equal in practice: same code, same seeds, same threads).
 TOLERANCE = 1e-9
 
 
 @pytest.fixture(scope="module")
-def subset(data_dir: Path, cache_dir: Path) -> Path:
-    return Path(build_dataset(data_dir, cache_dir, limit_per_source=16, workers=2, progress=False)["path"])
+def subset(eval_subset: Path) -> Path:
+    return eval_subset
 
 
 def _eval(subset: Path, out: Path, ranks: int, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -49,10 +47,10 @@ def _eval(subset: Path, out: Path, ranks: int, *extra: str) -> subprocess.Comple
 
 
 @pytest.fixture(scope="module")
-def runs(subset: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    # the plain run first: it fills the text-embedding cache the sharded ranks then read
-    single = tmp_path_factory.mktemp("single") / "metrics.json"
-    _eval(subset, single, 1, "--no-progress")
+def runs(subset: Path, plain_eval_run: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    # the plain run (conftest's, in-process with one thread) is made first: it fills the
+    # text-embedding cache the sharded ranks then read
+    single = plain_eval_run
     sharded = tmp_path_factory.mktemp("sharded") / "metrics.json"
     shown = _eval(subset, sharded, 2)  # with progress bars: rank 0's only
     return {"single": single, "sharded": sharded, "output": shown.stdout + shown.stderr}
