@@ -487,6 +487,36 @@ def test_ddp_two_processes_agree_and_resume(tiny_config: KimodoTrainConfig, tmp_
     assert [r for r in records if r.get("event") == "start"][-1]["resumed_from"].endswith("step-00000004.pt")
 
 
+def test_ctrl_c_saves_a_checkpoint_and_exits_130_without_a_traceback(tiny_config: KimodoTrainConfig,
+                                                                      tmp_path: Path) -> None:
+    """SIGINT to ``python -m motiongen.train.kimodo``: the loop saves the step it reached, and the
+    module entry reports the interrupt in one line (exit 130), as the ``motiongen`` CLI does."""
+    import signal
+
+    out = tmp_path / "interrupted"
+    cfg = tiny_config.replace(output_dir=str(out), total_steps=100_000, checkpoint_every=100_000, val_every=100_000,
+                              log_every=1)
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps(cfg.to_dict()))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "motiongen.train.kimodo", "--config", str(path)], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and not any("loss" in r for r in (read_metrics(out) if out.is_dir() else [])):
+            time.sleep(0.5)
+        assert proc.poll() is None, proc.stderr.read()[-3000:]
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr[-3000:]
+    assert "motiongen: interrupted" in stderr and "Traceback" not in stderr, stderr[-3000:]
+    step, logged = load_checkpoint(out)["step"], max(r["step"] for r in read_metrics(out) if "loss" in r)
+    assert step >= 1 and abs(step - logged) <= 1, (step, logged)  # the step it reached, not step 0
+
+
 def test_root_loss_weight_weights_the_five_root_dims() -> None:
     from motiongen.train.kimodo import masked_losses
 

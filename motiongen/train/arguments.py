@@ -72,7 +72,9 @@ def config_overrides(args: argparse.Namespace) -> list[str]:
 
 def run_command(build: Callable[[], argparse.ArgumentParser], run: Callable[[argparse.Namespace], int],
                 argv: Sequence[str] | None = None) -> int:
-    """``python -m motiongen.train.X``: parse, run, and print a user mistake in one line (exit 2)."""
+    """``python -m motiongen.train.X``: parse, run, and print a user mistake in one line (exit 2),
+    or an interrupt (Ctrl-C, SIGINT: the training loop has saved its checkpoint by then) without
+    a traceback (exit 130), as the ``motiongen`` CLI does."""
     import sys
 
     from motiongen.errors import MotiongenError
@@ -83,3 +85,6 @@ def run_command(build: Callable[[], argparse.ArgumentParser], run: Callable[[arg
     except MotiongenError as exc:
         print(f"motiongen: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("motiongen: interrupted", file=sys.stderr)
+        return 130
