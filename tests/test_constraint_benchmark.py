@@ -13,6 +13,7 @@ from test_pipeline import CMU_ASF, CMU_CLIPS, make_tiny_bundle
 
 from benchmark_scripts import load_benchmark
 
+from motiongen.metrics.quality import heuristic_foot_contacts
 from motiongen.pipelines.kimodo import KIMODOPipeline
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,8 +71,9 @@ def test_cases_are_deterministic_canonical_windows(bench, pipe: KIMODOPipeline, 
 def test_scoring_the_real_motion_gives_zero_error(bench, pipe: KIMODOPipeline, clips) -> None:
     case = bench.build_cases(clips, 1, FRAMES, 0, pipe.bundle.features)[0]
     skeleton, fps = pipe.bundle.skeleton, pipe.fps
+    contacts = heuristic_foot_contacts(case.positions, skeleton, fps)
     for ctype in bench.TYPES:
-        s = bench.score(case, ctype, case.positions, case.smooth_xz, skeleton, fps)
+        s = bench.score(case, ctype, case.positions, case.smooth_xz, contacts, skeleton, fps)
         assert set(s["errors"]) == set(bench.METRICS[ctype])
         for metric, values in s["errors"].items():
             if metric != "pelvis_xz_cm":  # the real pelvis is not the smooth root (the reference figure)
@@ -79,6 +81,8 @@ def test_scoring_the_real_motion_gives_zero_error(bench, pipe: KIMODOPipeline, c
         assert s["continuity"] == pytest.approx(1.0)
         # the real motion's pelvis path is the reference row's
         assert s["pelvis_path_m"] == bench.real_figures(case, skeleton, fps)["pelvis_path_m"]
+        # with the contact heuristic's labels (planted: slower than 0.15 m/s), the planted feet are slow
+        assert 0.0 <= s["planted_slide"] < 0.15
     assert bench.real_figures(case, skeleton, fps)["foot_skate"] >= 0
 
 
@@ -100,6 +104,7 @@ def test_run_case_summary_and_json(bench, pipe: KIMODOPipeline, clips) -> None:
             for metric in bench.METRICS[ctype]:
                 assert np.isfinite(entry[metric]["mean"]) and entry[metric]["p95"] >= 0
             assert np.isfinite(entry["foot_skate"]["mean"]) and np.isfinite(entry["continuity"]["p95"])
+            assert entry["planted_slide"]["mean"] >= 0 and entry["planted_slide"]["n"] == len(cases)
     # constrained frames and scored frames line up: post-processing makes full-body keyframes exact
     assert summary["fullbody"]["postprocessed"]["joint_cm"]["mean"] < 1.0
     assert summary["real"]["foot_skate"]["n"] == len(cases)
@@ -107,6 +112,7 @@ def test_run_case_summary_and_json(bench, pipe: KIMODOPipeline, clips) -> None:
     assert summary["mixed"]["postprocessed"]["pelvis_path_m"]["mean"] == pytest.approx(want)
     records = [bench.per_case_record(c, r, real) for c, r, real in zip(cases, results, reals)]
     json.loads(json.dumps(records))  # plain JSON types only
+    assert all("planted_slide" in r["figures"]["fullbody"]["postprocessed"] for r in records)
     table = bench.format_tables(summary, bench.TYPES)
     assert "real test windows" in table and all(t in table for t in bench.TYPES)
     assert "real val windows" in bench.format_tables(summary, bench.TYPES, "val")  # tuning runs say so

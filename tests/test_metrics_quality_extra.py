@@ -11,6 +11,7 @@ from motiongen.data.dataset import MotionDataset
 from motiongen.errors import InputError
 from motiongen.metrics.quality import (
     foot_contact_consistency,
+    foot_skate_from_contacts,
     foot_skate_from_height,
     foot_skate_ratio,
     ground_penetration,
@@ -193,3 +194,25 @@ def test_quality_of_real_clips_is_plausible(data_dir, cache_dir) -> None:
         noisy = positions + np.random.default_rng(index).normal(scale=0.01, size=positions.shape)
         assert jitter(noisy, motion.fps) > 10 * summary["jitter"]
     assert walks > 0
+
+
+def test_skate_from_contacts_counts_planted_feet_only() -> None:
+    skeleton = toy_skeleton()
+    feet = skeleton.foot_joint_indices
+    everywhere = np.ones((30, 4), dtype=bool)
+    # every foot joint slides at 1 m/s while labelled planted; standing still scores 0
+    assert foot_skate_from_contacts(moving(1.0), skeleton, FPS, everywhere) == pytest.approx(1.0, rel=1e-5)
+    assert foot_skate_from_contacts(standing(), skeleton, FPS, everywhere) == 0.0
+    # a foot that moves only on frames labelled swing does not count; nothing planted scores 0
+    swinging = standing()
+    swinging[15:, feet[:2], 2] += 0.5  # the left foot jumps 0.5 m between frames 14 and 15
+    left_swings = everywhere.copy()
+    left_swings[14, :2] = False
+    assert foot_skate_from_contacts(swinging, skeleton, FPS, left_swings) == 0.0
+    assert foot_skate_from_contacts(swinging, skeleton, FPS, everywhere) == pytest.approx(0.5 * FPS * 2 / (29 * 4))
+    assert foot_skate_from_contacts(moving(1.0), skeleton, FPS, np.zeros((30, 4))) == 0.0
+    # a low swing is skate from height, not from contacts
+    assert foot_skate_from_height(swinging, skeleton, FPS) > 0.0
+    with pytest.raises(InputError) as err:
+        foot_skate_from_contacts(moving(1.0), skeleton, FPS, np.ones((30, 2)))
+    assert err.value.field == "contacts"

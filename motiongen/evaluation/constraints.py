@@ -29,6 +29,9 @@ Measured on the output joints, per constraint type and setting:
   ankle) position error; 2D root, the pelvis (x, z) to the target smooth root (KIMODO's
   ``constraint_root2d_err``) and the generated smooth-root feature to the target. Mean and 95th
   percentile over all constrained entries (frame, or frame x effector) of all cases.
+- **planted feet** (:func:`motiongen.metrics.quality.foot_skate_from_contacts`, KIMODO's
+  ``FootSkateFromContacts``): the foot joints' mean speed on the frames the generation predicts them
+  planted; how far a weight-bearing foot slides, which a low swing does not add to.
 - **foot skate** (:func:`motiongen.metrics.quality.foot_skate_from_height`), with the real test
   windows as the reference row.
 - **continuity**: the largest per-frame joint speed within 5 frames of any constrained frame, divided
@@ -55,7 +58,11 @@ from typing import TYPE_CHECKING, Any, Union
 import numpy as np
 
 from motiongen.errors import InputError
-from motiongen.metrics.quality import foot_skate_from_height, root_path_length
+from motiongen.metrics.quality import (
+    foot_skate_from_contacts,
+    foot_skate_from_height,
+    root_path_length,
+)
 from motiongen.motion.kimodo_features import KimodoFeatures, canonicalize
 from motiongen.motion.motion import Motion
 from motiongen.pipelines.kimodo import DEFAULT_IMPUTE, resolve_cfg
@@ -275,13 +282,16 @@ def continuity(positions: np.ndarray, real: np.ndarray, frames: Sequence[int], r
 
 
 def score(
-    case: Case, ctype: str, positions: np.ndarray, smooth_xz: np.ndarray, skeleton: Skeleton, fps: float
+    case: Case, ctype: str, positions: np.ndarray, smooth_xz: np.ndarray, contacts: np.ndarray, skeleton: Skeleton,
+    fps: float
 ) -> dict[str, Any]:
-    """All figures of one generated motion (``positions [T, J, 3]``, ``smooth_xz [T, 2]``) against
-    ``case``'s ``ctype`` targets: ``errors`` (per-entry arrays), ``foot_skate``, ``continuity``."""
+    """All figures of one generated motion (``positions [T, J, 3]``, ``smooth_xz [T, 2]``, predicted
+    ``contacts [T, 4]``) against ``case``'s ``ctype`` targets: ``errors`` (per-entry arrays),
+    ``planted_slide``, ``foot_skate``, ``continuity``, ``pelvis_path_m``."""
     errors = constraint_errors(case, ctype, positions, smooth_xz, skeleton)
     return {
         "errors": errors,  # per-entry arrays (pooled into the summary; means kept per case)
+        "planted_slide": foot_skate_from_contacts(positions, skeleton, fps, contacts),
         "foot_skate": foot_skate_from_height(positions, skeleton, fps),
         "continuity": continuity(positions, case.positions, constrained_frames(case, ctype)),
         "pelvis_path_m": root_path_length(positions),
@@ -301,10 +311,14 @@ def real_figures(case: Case, skeleton: Skeleton, fps: float) -> dict[str, float]
 
 # ==================================================================================================
 # running
-def generated_arrays(out: MotionOutput) -> tuple[np.ndarray, np.ndarray]:
-    """The first sample of a pipeline output as float64: joint positions ``[T, J, 3]`` and smooth
-    root (x, z) ``[T, 2]``."""
-    return np.asarray(out.posed_joints[0], np.float64), np.asarray(out.smooth_root_pos[0][:, [0, 2]], np.float64)
+def generated_arrays(out: MotionOutput) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The first sample of a pipeline output: joint positions ``[T, J, 3]`` and smooth root (x, z)
+    ``[T, 2]`` as float64, and the predicted foot contacts ``[T, 4]`` bool."""
+    return (
+        np.asarray(out.posed_joints[0], np.float64),
+        np.asarray(out.smooth_root_pos[0][:, [0, 2]], np.float64),
+        np.asarray(out.foot_contacts[0], bool),
+    )
 
 
 def run_case(
@@ -390,6 +404,7 @@ def summarise(results: Sequence[dict[str, Any]], reals: Sequence[dict[str, float
             entry = {
                 metric: stat_summary(np.concatenate([row["errors"][metric] for row in rows])) for metric in METRICS[ctype]
             }
+            entry["planted_slide"] = stat_summary([row["planted_slide"] for row in rows])
             entry["foot_skate"] = stat_summary([row["foot_skate"] for row in rows])
             entry["continuity"] = stat_summary([row["continuity"] for row in rows])
             entry["pelvis_path_m"] = stat_summary([row["pelvis_path_m"] for row in rows])
@@ -410,6 +425,7 @@ def per_case_record(case: Case, result: dict[str, Any], real: dict[str, float]) 
             setting: {
                 **{f"{m}_mean": float(np.mean(v)) for m, v in s["errors"].items()},
                 **{f"{m}_max": float(np.max(v)) for m, v in s["errors"].items()},
+                "planted_slide": s["planted_slide"],
                 "foot_skate": s["foot_skate"],
                 "continuity": s["continuity"],
                 "pelvis_path_m": s["pelvis_path_m"],
@@ -556,22 +572,27 @@ def format_tables(summary: dict[str, Any], types: Sequence[str], split: str = "t
     def path(entry: dict[str, Any]) -> str:
         return f"{entry['pelvis_path_m']['mean']:.2f}"
 
+    def planted(entry: dict[str, Any]) -> str:  # records from before the figure existed have none
+        return f"{entry['planted_slide']['mean']:.3f}" if "planted_slide" in entry else ""
+
     lines += [
         "",
-        "| constraints | foot skate raw (m/s) | foot skate post-processed | continuity raw (mean / p95) | continuity post-processed | continuity, no constraints (raw) | pelvis path post-processed (m) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| constraints | planted feet raw (m/s) | planted feet post-processed | foot skate raw (m/s) | foot skate post-processed | continuity raw (mean / p95) | continuity post-processed | continuity, no constraints (raw) | pelvis path post-processed (m) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for ctype in types:
         s = summary[ctype]
         lines.append(
-            f"| {ctype} | {s['raw']['foot_skate']['mean']:.3f} | {s['postprocessed']['foot_skate']['mean']:.3f} | "
+            f"| {ctype} | {planted(s['raw'])} | {planted(s['postprocessed'])} | "
+            f"{s['raw']['foot_skate']['mean']:.3f} | {s['postprocessed']['foot_skate']['mean']:.3f} | "
             f"{ms(s['raw']['continuity'], 2)} | {ms(s['postprocessed']['continuity'], 2)} | "
             f"{ms(s['unconstrained_raw']['continuity'], 2)} | {path(s['postprocessed'])} |"
         )
     first = summary[types[0]]
     lines.append(
-        f"| none (same captions) | {first['unconstrained_raw']['foot_skate']['mean']:.3f} | "
+        f"| none (same captions) | {planted(first['unconstrained_raw'])} | {planted(first['unconstrained_postprocessed'])} | "
+        f"{first['unconstrained_raw']['foot_skate']['mean']:.3f} | "
         f"{first['unconstrained_postprocessed']['foot_skate']['mean']:.3f} | | | | {path(first['unconstrained_postprocessed'])} |"
     )
-    lines.append(f"| real {split} windows | {summary['real']['foot_skate']['mean']:.3f} | | | | | {path(summary['real'])} |")
+    lines.append(f"| real {split} windows | | | {summary['real']['foot_skate']['mean']:.3f} | | | | | {path(summary['real'])} |")
     return "\n".join(lines)

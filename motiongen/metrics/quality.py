@@ -113,6 +113,28 @@ def foot_skate_ratio(
     return float((on_floor & (speed > velocity)).sum() / count) if count else 0.0
 
 
+def foot_skate_from_contacts(positions: np.ndarray, skeleton: Skeleton, fps: float, contacts: np.ndarray) -> float:
+    """KIMODO ``FootSkateFromContacts``: the mean speed (m/s) of the foot joints on the frames the
+    motion says they are planted.
+
+    ``positions [T, J, 3]`` (``T >= 2``); ``contacts [T, 4]`` bool or 0/1 (left heel, left toe, right
+    heel, right toe: the four ``skeleton.foot_joint_indices``), e.g. a generated motion's predicted
+    ``foot_contacts``. Speed ``|p[t+1] - p[t]| * fps`` of each foot joint, averaged over the
+    (frame ``t < T - 1``, joint) entries in contact; 0 when none is. Unlike
+    :func:`foot_skate_from_height`, a low swing does not count: this is how far a foot that bears
+    weight slides.
+    """
+    pos = _checked_positions(positions, skeleton, min_frames=2)
+    fps = _checked_fps(fps)
+    planted = np.asarray(contacts)
+    if planted.shape != (pos.shape[0], 4):
+        raise InputError(f"has shape {list(planted.shape)}; expected [{pos.shape[0]}, 4]", field="contacts")
+    planted = planted[:-1].astype(bool)
+    speed = np.linalg.norm(np.diff(pos[:, skeleton.foot_joint_indices], axis=0), axis=-1) * fps
+    count = int(planted.sum())
+    return float((speed * planted).sum() / count) if count else 0.0
+
+
 def heuristic_foot_contacts(
     positions: np.ndarray,
     skeleton: Skeleton,
