@@ -32,14 +32,13 @@ def subset(eval_subset: Path) -> Path:
     return eval_subset
 
 
-def _eval(subset: Path, out: Path, ranks: int, *extra: str) -> subprocess.CompletedProcess[str]:
-    """``motiongen eval`` in a subprocess: plain (``ranks=1``) or under ``torch.distributed.run``."""
+def _sharded_eval(subset: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """``motiongen eval`` on 2 ranks under ``torch.distributed.run``, in a subprocess."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(name, None)
-    launcher = [] if ranks == 1 else ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={ranks}"]
-    command = [sys.executable, *launcher, "-m", "motiongen.cli", "eval", *ARGS, "--dataset", str(subset),
-               "-o", str(out), *extra]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",
+               "motiongen.cli", "eval", *ARGS, "--dataset", str(subset), "-o", str(out), *extra]
     done = subprocess.run(command, env=env, cwd=out.parent, capture_output=True, text=True, timeout=600,
                           check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -52,7 +51,7 @@ def runs(subset: Path, plain_eval_run: Path, tmp_path_factory: pytest.TempPathFa
     # text-embedding cache the sharded ranks then read
     single = plain_eval_run
     sharded = tmp_path_factory.mktemp("sharded") / "metrics.json"
-    shown = _eval(subset, sharded, 2)  # with progress bars: rank 0's only
+    shown = _sharded_eval(subset, sharded)  # with progress bars: rank 0's only
     return {"single": single, "sharded": sharded, "output": shown.stdout + shown.stderr}
 
 
@@ -130,7 +129,7 @@ def test_a_sharded_run_that_lost_pieces_computes_only_those(subset: Path, runs: 
     stored["fid"] = 123.0  # a marker: a re-run that recomputed the piece would not show it
     piece.write_text(json.dumps(stored))
     started = time.time()
-    _eval(subset, out, 2, "--no-progress")
+    _sharded_eval(subset, out, "--no-progress")
     after = json.loads(out.read_text())
     redone = {name: e["rank"] for name, e in read_rank_logs(parts).items() if e["finished"] >= started}
     assert redone == {"inbetween-motiongen-kimodo-smplx-windows-0000-0002": 0, "constraints-case-000": 1}
