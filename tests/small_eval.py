@@ -11,13 +11,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-#: ``motiongen eval`` options of the run (besides ``--dataset``, ``-o`` and progress).
-ARGS = ["--model", "motiongen/kimodo-smplx", "--replications", "2", "--limit", "32", "--steps", "2",
-        "--mm-captions", "4", "--mm-repeats", "2", "--inbetween-windows", "3", "--constraint-cases", "1",
-        "--constraint-frames", "40"]
-#: The same settings as :class:`motiongen.evaluation.runner.EvalSettings` fields.
+#: The run's settings, as :class:`motiongen.evaluation.runner.EvalSettings` fields.
 SETTINGS = {"replications": 2, "limit": 32, "steps": 2, "mm_captions": 4, "mm_repeats": 2, "inbetween_windows": 3,
             "constraint_cases": 1, "constraint_frames": 40}
+#: The same as ``motiongen eval`` options (besides ``--dataset``, ``-o`` and progress): each field is
+#: its option with dashes, so the two forms cannot drift apart.
+ARGS = ["--model", "motiongen/kimodo-smplx"] + [
+    item for name, value in SETTINGS.items() for item in (f"--{name.replace('_', '-')}", str(value))
+]
 #: What a run writes beside its JSON ``X.json``: ``X.parts`` (finished pieces) and ``X.view``.
 SIBLINGS = (".parts", ".view")
 
