@@ -1,10 +1,10 @@
 """Constraint benchmark: how well generation meets kinematic constraints taken from real held-out motion.
 
 Cases are windows of ``--frames`` frames from clips of the dataset's **test** split, canonicalised,
-prompted with their clip's first caption, with constraints of five types (``fullbody``,
-``end_effector``, ``root2d_path``, ``root2d_waypoints``, ``mixed``) read off the real window: the
-table of what each type constrains is in :mod:`motiongen.evaluation.constraints`, which holds the
-case building and scoring (``motiongen eval --tasks constraints`` runs the same code).
+prompted with a caption that describes the window (``--caption-coverage``), with constraints of five
+types (``fullbody``, ``end_effector``, ``root2d_path``, ``root2d_waypoints``, ``mixed``) read off the
+real window: the table of what each type constrains is in :mod:`motiongen.evaluation.constraints`,
+which holds the case building and scoring (``motiongen eval --tasks constraints`` runs the same code).
 
 Full-body and end-effector poses are built with the pipeline's builders from the window (their smooth
 root is the pelvis (x, z), the builders' and KIMODO's default). Every case is generated with
@@ -42,7 +42,8 @@ root to the target). Continuity is measured against KIMODO's own generated motio
 row. Written to ``benchmarks/results/constraint_examples.json`` (``--examples-output``), which
 ``scripts/render_readme.py`` renders as a table of its own.
 
-    python benchmarks/constraint_benchmark.py [--model motiongen/kimodo-smplx] [--cases 20] [--frames 150]
+    python benchmarks/constraint_benchmark.py [--model motiongen/kimodo-smplx] [--cases 40] [--frames 150]
+                                              [--caption-coverage 0.5]
                                               [--steps 25] [--seed 0] [--output JSON] [--quick]
                                               [--examples-only | --no-examples] [--examples-dir DIR]
                                               [--examples-output JSON]
@@ -71,6 +72,7 @@ from machine_info import machine_info
 
 from motiongen.errors import InputError
 from motiongen.evaluation.constraints import (  # noqa: F401  (re-exported: tests and callers use the script's names)
+    CAPTION_COVERAGE,
     CHAIN_SETS,
     CONTINUITY_RADIUS,
     END_EFFECTORS,
@@ -414,12 +416,12 @@ def run_windows(args: argparse.Namespace, pipe: Any) -> int:
     try:
         evaluated = evaluate_constraints(
             pipe, clips, cases=args.cases, frames=args.frames, steps=args.steps, seed=args.seed,
-            impute=args.impute, cfg=args.cfg_type, progress=True,
+            impute=args.impute, cfg=args.cfg_type, caption_coverage=args.caption_coverage, progress=True,
         )
     except InputError as error:
-        if error.field != "frames" or eligible_clips(clips, args.frames):
+        if error.field != "frames" or eligible_clips(clips, args.frames, args.caption_coverage):
             raise
-        print(f"no test clip has {args.frames} frames", file=sys.stderr)
+        print(error, file=sys.stderr)
         return 1
     # the committed JSON's settings order: the dataset after the split, `quick` after the guidance
     settings: dict[str, Any] = {}
@@ -499,8 +501,10 @@ def examples_main(args: argparse.Namespace, pipe: Any) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="motiongen/kimodo-smplx")
-    parser.add_argument("--cases", type=int, default=20, help="cases (test windows) per constraint type")
+    parser.add_argument("--cases", type=int, default=40, help="cases (test windows) per constraint type")
     parser.add_argument("--frames", type=int, default=150)
+    parser.add_argument("--caption-coverage", type=float, default=CAPTION_COVERAGE,
+                        help=f"share of a window its caption must describe, 0-1 (default {CAPTION_COVERAGE:g}; 0: any window)")
     parser.add_argument("--steps", type=int, default=25, help="DDIM steps")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=DEFAULT_OUT)

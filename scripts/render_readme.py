@@ -206,6 +206,23 @@ def _weights(result: dict) -> str:
     return f", EMA weights after {info['steps']} training steps" if info.get("steps") is not None else ""
 
 
+def _eligible_text(settings: dict) -> str:
+    """Which test clips the windows were drawn from (records from before the caption-coverage rule
+    took any window of a long-enough clip)."""
+    coverage = settings.get("caption_coverage", 0.0)
+    rule = f"of at least {settings['frames']} frames"
+    if coverage:
+        rule += f" whose caption describes at least {coverage:g} of a window"
+    return f"clips {rule}: {settings['eligible_clips']}"
+
+
+def _prompt_text(settings: dict) -> str:
+    if settings.get("caption_coverage", 0.0):
+        return (f"prompt = the clip's first caption whose span (the whole clip, or a timed sentence's seconds) shares "
+                f"at least {settings['caption_coverage']:g} of the longer of itself and the window")
+    return "prompt = the clip's first caption"
+
+
 def constraint_benchmark_block() -> str:
     result = _load("constraint_benchmark.json")
     settings, summary = result["settings"], result["summary"]
@@ -220,8 +237,8 @@ def constraint_benchmark_block() -> str:
         f"`python benchmarks/constraint_benchmark.py` on `{result['model']}`{steps} ({_machine(result)}, "
         f"{threads} torch thread{'s' if threads != 1 else ''}; {result['wall_seconds'] / 60:.0f} min): "
         f"{settings['cases']} windows of {settings['frames']} frames from the **{settings['split']}** split of "
-        f"`{settings['dataset']}` (clips of at least {settings['frames']} frames: {settings['eligible_clips']}; seed "
-        f"{settings['seed']}), canonicalised; prompt = the clip's first caption; every constraint type on every "
+        f"`{settings['dataset']}` ({_eligible_text(settings)}; seed "
+        f"{settings['seed']}), canonicalised; {_prompt_text(settings)}; every constraint type on every "
         f"window; {settings['steps']} DDIM steps, guidance {settings['cfg_constrained']} with constraints, "
         f"{settings['cfg_unconstrained']} without; {_imputation(settings.get('impute', 0.0))}. "
         "*Raw* is the sampler's output, *post-processed* the pipeline's "

@@ -18,6 +18,8 @@ from motiongen.pipelines.kimodo import KIMODOPipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAMES = 40  # the tiny bundle generates at most 64
+# 40-frame windows of long CMU clips: caption coverage 0 takes any window (the coverage rule is
+# tested in test_evaluation_constraints.py)
 
 
 def _load_benchmark():
@@ -53,8 +55,8 @@ def clips(data_dir: Path, cache_dir: Path):
 
 def test_cases_are_deterministic_canonical_windows(bench, pipe: KIMODOPipeline, clips) -> None:
     feats = pipe.bundle.features
-    cases = bench.build_cases(clips, 5, FRAMES, 3, feats)
-    again = bench.build_cases(clips, 5, FRAMES, 3, feats)
+    cases = bench.build_cases(clips, 5, FRAMES, 3, feats, 0.0)
+    again = bench.build_cases(clips, 5, FRAMES, 3, feats, 0.0)
     assert len(cases) == 2  # capped at the eligible clips
     assert [(c.clip_id, c.start, c.frames) for c in cases] == [(c.clip_id, c.start, c.frames) for c in again]
     for case in cases:
@@ -69,7 +71,7 @@ def test_cases_are_deterministic_canonical_windows(bench, pipe: KIMODOPipeline, 
 
 
 def test_scoring_the_real_motion_gives_zero_error(bench, pipe: KIMODOPipeline, clips) -> None:
-    case = bench.build_cases(clips, 1, FRAMES, 0, pipe.bundle.features)[0]
+    case = bench.build_cases(clips, 1, FRAMES, 0, pipe.bundle.features, 0.0)[0]
     skeleton, fps = pipe.bundle.skeleton, pipe.fps
     contacts = heuristic_foot_contacts(case.positions, skeleton, fps)
     for ctype in bench.TYPES:
@@ -87,7 +89,7 @@ def test_scoring_the_real_motion_gives_zero_error(bench, pipe: KIMODOPipeline, c
 
 
 def test_run_case_summary_and_json(bench, pipe: KIMODOPipeline, clips) -> None:
-    cases = bench.build_cases(clips, 2, FRAMES, 0, pipe.bundle.features)
+    cases = bench.build_cases(clips, 2, FRAMES, 0, pipe.bundle.features, 0.0)
     skeleton, fps = pipe.bundle.skeleton, pipe.fps
     timings: dict[str, list[float]] = {}
     results = [bench.run_case(pipe, case, bench.TYPES, 2, timings) for case in cases]

@@ -13,7 +13,15 @@ import pytest
 
 from motiongen.data.archives import ARCHIVES
 from motiongen.data.build import build_dataset, write_compact
-from motiongen.data.captions import BANDAI_CONTENT, BANDAI_STYLE, bandai_captions, cmu_sentence, hdm05_captions, mirror_text
+from motiongen.data.captions import (
+    BANDAI_CONTENT,
+    BANDAI_STYLE,
+    bandai_captions,
+    caption_window_frames,
+    cmu_sentence,
+    hdm05_captions,
+    mirror_text,
+)
 from motiongen.data.dataset import MotionDataset, read_clip_records
 from motiongen.data.sources import HDM05_CLASSES, discover
 from motiongen.data.splits import SPLITS, assign_splits, balanced_group_splits, hash_split
@@ -66,6 +74,14 @@ def test_cmu_sentences_keep_the_description_words() -> None:
     assert cmu_sentence("lindyHop2") == "a person does a lindy hop."
     with pytest.raises(InputError):
         cmu_sentence("  ")
+
+
+def test_caption_window_frames_clamps_to_the_clip() -> None:
+    assert caption_window_frames(None, 30.0, 100) is None  # the whole clip
+    assert caption_window_frames([1.0, 2.5], 30.0, 100) == (30, 75)
+    assert caption_window_frames([-0.5, 9.0], 30.0, 100) == (0, 100)  # clamped
+    assert caption_window_frames([4.0, 5.0], 30.0, 100) is None  # past the end: nothing left, the whole clip
+    assert caption_window_frames([1.0, 1.0], 20.0, 100) is None  # empty
 
 
 def test_hdm05_captions_cover_every_class() -> None:

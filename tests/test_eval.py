@@ -241,6 +241,10 @@ def test_bad_settings_are_named() -> None:
         EvalSettings(limit=8)
     with pytest.raises(InputError, match="replications"):
         EvalSettings(replications=0)
+    for coverage in (-0.1, 1.5, "half"):
+        with pytest.raises(InputError, match="from 0 to 1") as caught:
+            EvalSettings(constraint_caption_coverage=coverage)
+        assert caught.value.field == "constraint_caption_coverage"
 
 
 def test_a_smog_model_is_evaluated_on_the_tasks_it_can_do(subset: Path, tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from small_eval import ARGS
+from small_eval import ARGS, SETTINGS
 
 from motiongen.evaluation.shard import Piece, piece_owners, read_rank_logs
 
@@ -148,8 +148,11 @@ def test_the_merged_constraint_cases_are_the_record_evaluate_constraints_gives(
     from motiongen.pipelines.loading import load_pipeline
 
     pipe = load_pipeline("motiongen/kimodo-smplx")
-    whole = evaluate_constraints(pipe, MotionDataset(root=subset, split="test", mirrored=False), cases=1, frames=40,
-                                 steps=2, seed=0)
+    whole = evaluate_constraints(
+        pipe, MotionDataset(root=subset, split="test", mirrored=False), cases=SETTINGS["constraint_cases"],
+        frames=SETTINGS["constraint_frames"], steps=SETTINGS["steps"], seed=0,
+        caption_coverage=SETTINGS["constraint_caption_coverage"],
+    )
     merged = json.loads(runs["single"].read_text())["tasks"]["constraints"]
     whole = json.loads(json.dumps(whole))
     assert sorted(whole["seconds_per_generation"]) == sorted(merged["seconds_per_generation"])

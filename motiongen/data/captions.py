@@ -48,6 +48,16 @@ class Caption:
         return cls(str(data["text"]), data.get("start"), data.get("end"))
 
 
+def caption_window_frames(window: Sequence[float] | None, fps: float, num_frames: int) -> tuple[int, int] | None:
+    """A caption's ``[start, end]`` seconds (a clip's ``caption_windows`` entry) as ``[start, end)``
+    frames clamped to a ``num_frames`` clip, or None: the caption describes the whole clip."""
+    if window is None:
+        return None
+    start = max(0, round(float(window[0]) * fps))
+    end = min(num_frames, round(float(window[1]) * fps))
+    return (start, end) if end > start else None
+
+
 # ------------------------------------------------------------------------------------------------
 # Mirroring
 

@@ -18,6 +18,8 @@ DEFAULTS = {
     "inbetween_windows": 128,
     "constraint_cases": 10,
     "constraint_frames": 150,
+    # a window's caption describes at least half of it (evaluation.constraints.covered_starts)
+    "constraint_caption_coverage": 0.5,
     "seed": 0,
 }
 
@@ -56,6 +58,9 @@ def add_eval_parser(sub: Any, func: Callable[[argparse.Namespace], int]) -> argp
                    help="constraint-following test windows (default 10)")
     p.add_argument("--constraint-frames", type=int, default=DEFAULTS["constraint_frames"],
                    help="frames per constraint case (default 150)")
+    p.add_argument("--constraint-caption-coverage", type=float, default=DEFAULTS["constraint_caption_coverage"],
+                   help="share of a constraint case's window its caption must describe, 0-1 (default 0.5; 0: any "
+                        "window of a clip long enough, with its first caption)")
     p.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="base seed (replication r uses seed + r)")
     p.add_argument("--dataset", help="built dataset folder (default the full build in the cache)")
     p.add_argument("--cache", help="cache folder (default $MOTIONGEN_CACHE or ~/.cache/motiongen)")

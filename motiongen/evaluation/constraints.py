@@ -1,9 +1,12 @@
 """Constraint following on real held-out motion: the ``constraints`` task of ``motiongen eval``.
 
-Cases are windows of ``frames`` frames from clips of the dataset's **test** split (clips at least that
-long with a caption, chosen with ``seed``; one window per clip, at a seeded offset), canonicalised
-(frame 0 at the origin facing +Z, :func:`motiongen.motion.kimodo_features.canonicalize`). Each case's
-prompt is its clip's first caption, and its constraints are read off the real window:
+Cases are windows of ``frames`` frames from clips of the dataset's **test** split, canonicalised
+(frame 0 at the origin facing +Z, :func:`motiongen.motion.kimodo_features.canonicalize`): clips chosen
+with ``seed``, one window per clip at a seeded offset. Each case's prompt is a caption that describes
+its window: a window shares at least ``caption_coverage`` (default 0.5) of the longer of itself and
+the caption's span (the whole clip, or a timed KIT-ML sentence's seconds), so a 150-frame stretch of
+a 480-frame clip is not prompted with the caption of the whole clip (:func:`covered_starts`; the
+first such caption of the clip). Its constraints are read off the real window:
 
 ============================  ======================================================================
 type                          constraints (frames of the window)
@@ -57,7 +60,9 @@ from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
+from motiongen.data.captions import caption_window_frames
 from motiongen.errors import InputError
+from motiongen.evaluation.arguments import DEFAULTS
 from motiongen.metrics.quality import (
     foot_skate_from_contacts,
     foot_skate_from_height,
@@ -92,6 +97,9 @@ METRICS = {
     "root2d_waypoints": ("pelvis_xz_cm", "smooth_root_cm"),
     "mixed": ("keyframe_joint_cm", "pelvis_xz_cm", "smooth_root_cm"),
 }
+#: A case's window shares at least this share of the longer of itself and its caption's span
+#: (:func:`covered_starts`), so that the prompt describes the window (``motiongen eval``'s default too).
+CAPTION_COVERAGE = DEFAULTS["constraint_caption_coverage"]
 POSE_SMOOTH_ROOT = "pelvis (x, z) for fullbody and end_effector (the builders' default); the path value for mixed"
 
 
@@ -140,29 +148,69 @@ def draw_frames(rng: np.random.Generator, num_frames: int) -> dict[str, Any]:
     }
 
 
-def eligible_clips(clips: Clips, num_frames: int) -> list[int]:
-    """Indices of the clips with at least ``num_frames`` frames and a caption."""
-    return [i for i in range(len(clips)) if clips[i][0].num_frames >= num_frames and clips[i][1]]
+def covered_starts(clip_frames: int, num_frames: int, span: tuple[int, int] | None, coverage: float) -> np.ndarray:
+    """Starts of the ``num_frames`` windows of a ``clip_frames`` clip that a caption describes.
+
+    A caption describes frames ``span`` (``[start, end)``; None: the whole clip). A window qualifies
+    when the frames it shares with the span are at least ``coverage`` of the longer of the two: a
+    whole-clip caption of a 480-frame dance does not describe a 150-frame stretch of it at
+    ``coverage`` 0.5, and a 2-second timed "waves" does not describe 5 seconds around it. 0: every
+    window qualifies.
+    """
+    starts = np.arange(max(0, clip_frames - num_frames + 1))
+    if coverage <= 0:
+        return starts
+    lo, hi = span if span is not None else (0, clip_frames)
+    shared = np.minimum(starts + num_frames, hi) - np.maximum(starts, lo)
+    return starts[shared >= coverage * max(num_frames, hi - lo) - 1e-9]
 
 
-def build_cases(clips: Clips, count: int, num_frames: int, seed: int, features: KimodoFeatures) -> list[Case]:
+def eligible_clips(clips: Clips, num_frames: int, caption_coverage: float = CAPTION_COVERAGE) -> list[tuple[int, int]]:
+    """``(clip, caption)`` indices: each clip of at least ``num_frames`` frames with a caption that
+    describes some window of it (:func:`covered_starts`), with the first such caption."""
+    out = []
+    for i in range(len(clips)):
+        motion, captions = clips[i]
+        if motion.num_frames < num_frames:
+            continue
+        windows = list(motion.meta.get("caption_windows") or [None] * len(captions))
+        for k in range(len(captions)):
+            span = caption_window_frames(windows[k] if k < len(windows) else None, motion.fps, motion.num_frames)
+            if len(covered_starts(motion.num_frames, num_frames, span, caption_coverage)):
+                out.append((i, k))
+                break
+    return out
+
+
+def build_cases(
+    clips: Clips,
+    count: int,
+    num_frames: int,
+    seed: int,
+    features: KimodoFeatures,
+    caption_coverage: float = CAPTION_COVERAGE,
+) -> list[Case]:
     """``count`` cases from ``clips`` (``(Motion, captions)``, e.g. a ``MotionDataset``), deterministic in ``seed``.
 
-    Clips of at least ``num_frames`` frames with a caption are eligible; ``count`` of them are drawn
-    without replacement (all when fewer), in dataset order, each with a window at a drawn offset.
+    The clips of :func:`eligible_clips` are drawn without replacement (all when fewer), in dataset
+    order, each with a window its caption describes at a drawn offset (:func:`covered_starts`).
     """
-    eligible = eligible_clips(clips, num_frames)
+    eligible = eligible_clips(clips, num_frames, caption_coverage)
     rng = np.random.default_rng(seed)
     chosen = sorted(rng.choice(len(eligible), size=min(count, len(eligible)), replace=False).tolist())
     windows = []
     for k, pick in enumerate(chosen):
-        motion, captions = clips[eligible[pick]]
-        start = int(rng.integers(0, motion.num_frames - num_frames + 1))
+        clip, caption = eligible[pick]
+        motion, captions = clips[clip]
+        spans = list(motion.meta.get("caption_windows") or [None] * len(captions))
+        span = caption_window_frames(spans[caption] if caption < len(spans) else None, motion.fps, motion.num_frames)
+        starts = covered_starts(motion.num_frames, num_frames, span, caption_coverage)
+        start = int(starts[rng.integers(0, len(starts))])
         window = canonicalize(motion.slice(start, start + num_frames))
-        windows.append((k, motion, captions, start, window))
+        windows.append((k, motion, captions[caption], start, window))
     encoded = features.encode_batch([w[4] for w in windows])
     cases = []
-    for (k, motion, captions, start, window), feats in zip(windows, encoded):
+    for (k, motion, caption, start, window), feats in zip(windows, encoded):
         case_rng = np.random.default_rng([seed, k])
         cases.append(
             Case(
@@ -170,7 +218,7 @@ def build_cases(clips: Clips, count: int, num_frames: int, seed: int, features: 
                 clip_id=str(motion.meta.get("clip_id", k)),
                 source=str(motion.meta.get("source", "")),
                 start=start,
-                caption=str(captions[0]),
+                caption=str(caption),
                 seed=seed * 1000 + k,
                 motion=window,
                 positions=window.joint_positions(),
@@ -452,7 +500,20 @@ def guidance_text(cfg: Any) -> str:
     return f"{kind} ({', '.join(f'{w:.1f}' for w in weights)})" if len(weights) > 1 else f"{kind} {weights[0]:.1f}"
 
 
-def _check_arguments(pipe: KIMODOPipeline, cases: int, frames: int, steps: int, types: Sequence[str]) -> None:
+def no_case_error(frames: int, caption_coverage: float) -> InputError:
+    """No clip qualifies for a case: too long a window, or too strict a caption coverage for it."""
+    return InputError(
+        f"no test clip has {frames} frames and a caption that describes at least {caption_coverage:g} of such a window "
+        "(shorter windows, or a lower caption coverage, e.g. 0, admit more clips)",
+        field="frames",
+    )
+
+
+def _check_arguments(
+    pipe: KIMODOPipeline, cases: int, frames: int, steps: int, types: Sequence[str], caption_coverage: float
+) -> None:
+    if isinstance(caption_coverage, bool) or not isinstance(caption_coverage, (int, float)) or not 0 <= caption_coverage <= 1:
+        raise InputError(f"must be a number from 0 to 1, got {caption_coverage!r}", field="caption_coverage")
     for name, value in (("cases", cases), ("frames", frames), ("steps", steps)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise InputError(f"must be a positive integer, got {value!r}", field=name)
@@ -476,6 +537,7 @@ def evaluate_constraints(
     types: Sequence[str] = TYPES,
     impute: float | None = None,
     cfg: Any = None,
+    caption_coverage: float = CAPTION_COVERAGE,
     progress: bool = False,
     on_generated: Callable[[Case, str, MotionOutput], None] | None = None,
 ) -> dict[str, Any]:
@@ -493,6 +555,8 @@ def evaluate_constraints(
         types: constraint types to run, a subset of ``TYPES``.
         impute: share of sampling steps with smooth imputation (``None``: the pipeline's default).
         cfg: guidance of the constrained runs (``None``: the pipeline's default).
+        caption_coverage: how much of a window its caption must describe (:func:`covered_starts`;
+            0: any window of a long-enough clip, with its first caption).
         progress: show a progress bar over cases.
         on_generated: called with ``(case, type, output)`` for every post-processed constrained
             generation, in order (cases, then ``types``): to keep the motions the figures come from.
@@ -506,11 +570,11 @@ def evaluate_constraints(
         InputError: a non-positive count, ``frames`` past the model's length, an unknown type, or no
             clip with ``frames`` frames and a caption (``field="frames"``).
     """
-    _check_arguments(pipe, cases, frames, steps, types)
+    _check_arguments(pipe, cases, frames, steps, types, caption_coverage)
     skeleton, fps = pipe.bundle.skeleton, pipe.fps
-    drawn = build_cases(clips, cases, frames, seed, pipe.bundle.features)
+    drawn = build_cases(clips, cases, frames, seed, pipe.bundle.features, caption_coverage)
     if not drawn:
-        raise InputError(f"no test clip has {frames} frames and a caption", field="frames")
+        raise no_case_error(frames, caption_coverage)
     timings: dict[str, list[float]] = {}
     iterator: Iterable[Case] = drawn
     if progress:
@@ -531,8 +595,9 @@ def evaluate_constraints(
             "split": str(getattr(clips, "split", "test")),
             "cases": len(drawn),
             "cases_requested": cases,
-            "eligible_clips": len(eligible_clips(clips, frames)),
+            "eligible_clips": len(eligible_clips(clips, frames, caption_coverage)),
             "frames": frames,
+            "caption_coverage": caption_coverage,
             "steps": steps,
             "seed": seed,
             "case_seeds": [c.seed for c in drawn],

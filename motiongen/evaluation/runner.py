@@ -71,6 +71,7 @@ class EvalSettings:
     inbetween_windows: int = DEFAULTS["inbetween_windows"]
     constraint_cases: int = DEFAULTS["constraint_cases"]
     constraint_frames: int = DEFAULTS["constraint_frames"]
+    constraint_caption_coverage: float = DEFAULTS["constraint_caption_coverage"]
     seed: int = DEFAULTS["seed"]
 
     def __post_init__(self) -> None:
@@ -85,6 +86,9 @@ class EvalSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise InputError(f"must be an integer >= 0, got {value!r}", field=name)
+        coverage = self.constraint_caption_coverage
+        if isinstance(coverage, bool) or not isinstance(coverage, (int, float)) or not 0 <= coverage <= 1:
+            raise InputError(f"must be a number from 0 to 1, got {coverage!r}", field="constraint_caption_coverage")
         if self.limit is not None and (isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 32):
             raise InputError(f"must be an integer >= 32 (one R-precision batch), got {self.limit!r}", field="limit")
 
@@ -446,8 +450,9 @@ def _constraint_record(ctx: _Context, stored: Sequence[Mapping[str, Any]]) -> di
             "split": str(getattr(clips, "split", "test")),
             "cases": len(drawn),
             "cases_requested": _constraint_case_count(s),
-            "eligible_clips": len(eligible_clips(clips, s.constraint_frames)),
+            "eligible_clips": len(eligible_clips(clips, s.constraint_frames, s.constraint_caption_coverage)),
             "frames": s.constraint_frames,
+            "caption_coverage": s.constraint_caption_coverage,
             "steps": s.steps,
             "seed": s.seed,
             "case_seeds": [c.seed for c in drawn],
@@ -639,15 +644,18 @@ class _Context:
             TYPES,
             _check_arguments,
             build_cases,
+            no_case_error,
         )
 
         if self._cases is None:
             s = self.settings
             count = _constraint_case_count(s)
-            _check_arguments(self.pipe, count, s.constraint_frames, s.steps, TYPES)
-            self._cases = build_cases(self.dataset(s.split), count, s.constraint_frames, s.seed, self.pipe.bundle.features)
+            coverage = s.constraint_caption_coverage
+            _check_arguments(self.pipe, count, s.constraint_frames, s.steps, TYPES, coverage)
+            self._cases = build_cases(self.dataset(s.split), count, s.constraint_frames, s.seed, self.pipe.bundle.features,
+                                      coverage)
             if not self._cases:
-                raise InputError(f"no test clip has {s.constraint_frames} frames and a caption", field="frames")
+                raise no_case_error(s.constraint_frames, coverage)
         return self._cases
 
     def captions_by_clip(self) -> dict[str, str]:
@@ -885,7 +893,7 @@ def _constraint_view_cases(ctx: _Context, record: Mapping[str, Any]) -> list[Vie
     """One case per window and constraint type of the constraints task: the real window (``gt``), the
     condition (overlays; full-body poses as the ``condition`` panel) and the post-processed
     constrained motion, with the task's figures of that case and type."""
-    from motiongen.evaluation.constraints import build_cases, build_constraints
+    from motiongen.evaluation.constraints import build_constraints
     from motiongen.viz.folder import ViewCase
     from motiongen.viz.manifest import condition_from_constraints
 
@@ -893,10 +901,9 @@ def _constraint_view_cases(ctx: _Context, record: Mapping[str, Any]) -> list[Vie
     if not npz.is_file():
         ctx.parts.log(f"{npz} is missing (pieces from an older version); no constraints cases in the view")
         return []
-    s, types = ctx.settings, record["settings"]["types"]
+    types = record["settings"]["types"]
     kept = _load_constraint_motions(npz)
-    windows = build_cases(ctx.dataset(s.split), _constraint_case_count(s), s.constraint_frames, s.seed,
-                          ctx.pipe.bundle.features)
+    windows = ctx.constraint_cases()
     per_case = record["per_case"]
     same = len(windows) == len(per_case) and all(
         (w.clip_id, w.start) == (c["clip_id"], c["start"]) for w, c in zip(windows, per_case))

@@ -52,6 +52,7 @@ import numpy as np
 import torch
 
 from motiongen import __version__
+from motiongen.data.captions import caption_window_frames
 from motiongen.errors import InputError, MotiongenError
 from motiongen.models.smog.features import canonical_window, positions_from_135, smog_feature_dim, world_135
 from motiongen.models.smog.model import ALIGNMENT_CHOICES, SMoGAutoencoder, SMoGConfig, text_alignment_loss
@@ -287,15 +288,6 @@ def _fingerprint(folder: Path, mirrored: bool, encoder_identifier: str) -> str:
     return hashlib.sha256(manifest + extra.encode()).hexdigest()[:16]
 
 
-def _window_frames(window: Any, fps: float, length: int) -> tuple[int, int] | None:
-    """A caption's ``[start, end]`` seconds as frames clamped to the clip, or None (whole clip)."""
-    if window is None:
-        return None
-    start = max(0, int(round(float(window[0]) * fps)))
-    end = min(length, int(round(float(window[1]) * fps)))
-    return (start, end) if end > start else None
-
-
 def read_split(folder: Path, split: str, mirrored: bool, progress: bool) -> tuple[ClipSplit, list[list[str]]]:
     """Every clip of ``split`` in a built dataset ``folder`` as :func:`world_135` features, with its captions
     (``caption_ids`` left empty: the caller indexes the captions)."""
@@ -316,7 +308,7 @@ def read_split(folder: Path, split: str, mirrored: bool, progress: bool) -> tupl
             windows = [None] * len(caps)
         out.frames.append(frames)
         out.headings.append(heading)
-        out.caption_windows.append([_window_frames(w, motion.fps, motion.num_frames) for w in windows])
+        out.caption_windows.append([caption_window_frames(w, motion.fps, motion.num_frames) for w in windows])
         out.clip_ids.append(str(motion.meta["clip_id"]))
         captions.append(list(caps))
     return out, captions
