@@ -177,22 +177,6 @@ def generate_speed_block() -> str:
     return "\n".join(lines)
 
 
-CONSTRAINT_LABELS = {
-    "fullbody": "full body: 3 keyframes (first, one between, last)",
-    "end_effector": "end effectors: wrists and feet at 3 frames, one wrist over 10 frames",
-    "root2d_path": "2D root: dense path (every frame)",
-    "root2d_waypoints": "2D root: 3 waypoints (first, middle, last)",
-    "mixed": "mixed: 1 full-body keyframe + dense path",
-}
-CONSTRAINT_METRICS = {
-    "joint_cm": "joint positions (mean over the 22 joints)",
-    "chain_base_cm": "chain base (wrist, ankle) position",
-    "pelvis_xz_cm": "pelvis (x, z) to the target (KIMODO's root2d error)",
-    "smooth_root_cm": "smooth-root feature to the target",
-    "keyframe_joint_cm": "keyframe joint positions (mean over the 22 joints)",
-}
-
-
 def _imputation(share: float) -> str:
     if share <= 0:
         return "no imputation (the model is only conditioned on the constraints)"
@@ -224,15 +208,13 @@ def _prompt_text(settings: dict) -> str:
 
 
 def constraint_benchmark_block() -> str:
+    from motiongen.evaluation.constraints import error_table, motion_table
+
     result = _load("constraint_benchmark.json")
     settings, summary = result["settings"], result["summary"]
+    types = settings["types"]
     steps = _weights(result)
     threads = result["machine"]["torch_threads"]
-    settings_cols = ("raw", "postprocessed", "unconstrained_raw", "unconstrained_postprocessed")
-
-    def ms(s: dict, digits: int = 1) -> str:
-        return f"{s['mean']:.{digits}f} / {s['p95']:.{digits}f}"
-
     lines = [
         f"`python benchmarks/constraint_benchmark.py` on `{result['model']}`{steps} ({_machine(result)}, "
         f"{threads} torch thread{'s' if threads != 1 else ''}; {result['wall_seconds'] / 60:.0f} min): "
@@ -247,16 +229,7 @@ def constraint_benchmark_block() -> str:
         "",
         "Error at the constrained frames, cm (mean / 95th percentile over all constrained entries of all windows):",
         "",
-        "| constraints | error of | raw | post-processed | no constraints, raw | no constraints, post-processed |",
-        "|---|---|---:|---:|---:|---:|",
-    ]
-    for ctype, label in CONSTRAINT_LABELS.items():
-        if ctype not in summary:
-            continue
-        for metric in [m for m in summary[ctype]["raw"] if m.endswith("_cm")]:
-            cells = " | ".join(ms(summary[ctype][s][metric]) for s in settings_cols)
-            lines.append(f"| {label} | {CONSTRAINT_METRICS.get(metric, metric)} | {cells} |")
-    lines += [
+        error_table(summary, types),
         "",
         "Planted feet (m/s, mean over windows; `foot_skate_from_contacts`, KIMODO's `FootSkateFromContacts`: the "
         "foot joints' speed on the frames the generation predicts them planted), foot skate (m/s, mean over windows; "
@@ -265,35 +238,12 @@ def constraint_benchmark_block() -> str:
         "constrained frame over the real window's largest in the same frames; mean / 95th percentile over windows; "
         "1 = no faster than the real motion):",
         "",
-        "| constraints | planted feet, raw | planted feet, post-processed | foot skate, raw | foot skate, post-processed "
-        "| continuity, raw | continuity, post-processed | continuity, no constraints (raw) | pelvis path, post-processed (m) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        motion_table(summary, types, settings["split"]),
     ]
-
-    def path(entry: dict) -> str:
-        return f"{entry['pelvis_path_m']['mean']:.2f}"
-
-    def planted(entry: dict) -> str:
-        return f"{entry['planted_slide']['mean']:.3f}"
-
-    for ctype, label in CONSTRAINT_LABELS.items():
-        if ctype not in summary:
-            continue
-        s = summary[ctype]
-        lines.append(
-            f"| {label} | {planted(s['raw'])} | {planted(s['postprocessed'])} | "
-            f"{s['raw']['foot_skate']['mean']:.3f} | {s['postprocessed']['foot_skate']['mean']:.3f} | "
-            f"{ms(s['raw']['continuity'], 2)} | {ms(s['postprocessed']['continuity'], 2)} | "
-            f"{ms(s['unconstrained_raw']['continuity'], 2)} | {path(s['postprocessed'])} |"
-        )
-    first = summary[settings["types"][0]]
+    first = summary[types[0]]
     real = summary["real"]
     real_skates = [case["real"]["foot_skate"] for case in result["per_case"]]
     lines += [
-        f"| no constraints (same captions and seeds) | {planted(first['unconstrained_raw'])} | "
-        f"{planted(first['unconstrained_postprocessed'])} | {first['unconstrained_raw']['foot_skate']['mean']:.3f} | "
-        f"{first['unconstrained_postprocessed']['foot_skate']['mean']:.3f} | | | | {path(first['unconstrained_postprocessed'])} |",
-        f"| real test windows | | | {real['foot_skate']['mean']:.3f} | | | | | {path(real)} |",
         "",
         f"Foot skate grows with locomotion (the real windows here score {min(real_skates):.2f} to "
         f"{max(real_skates):.2f} m/s, standing to walking): the constrained motion covers the real window's ground, "
@@ -303,8 +253,8 @@ def constraint_benchmark_block() -> str:
         "Planted feet read sliding apart from pace: the post-processed feet slide "
         f"{first['unconstrained_postprocessed']['planted_slide']['mean']:.3f} m/s on their predicted contacts without "
         "constraints (the pelvis is moved with them) and "
-        f"{min(summary[t]['postprocessed']['planted_slide']['mean'] for t in settings['types']):.3f} to "
-        f"{max(summary[t]['postprocessed']['planted_slide']['mean'] for t in settings['types']):.3f} m/s with them, "
+        f"{min(summary[t]['postprocessed']['planted_slide']['mean'] for t in types):.3f} to "
+        f"{max(summary[t]['postprocessed']['planted_slide']['mean'] for t in types):.3f} m/s with them, "
         "where the pelvis is dictated and a locked foot can fall out of its leg's reach at the ends of a contact "
         "(the lock then lets it go).",
         "",

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from benchmark_scripts import load_benchmark
 from test_pipeline import CMU_ASF, CMU_CLIPS, make_tiny_bundle
 
-from benchmark_scripts import load_benchmark
-
+from motiongen.evaluation.constraints import METRIC_LABELS, TYPE_LABELS
 from motiongen.metrics.quality import heuristic_foot_contacts
 from motiongen.pipelines.kimodo import KIMODOPipeline
 
@@ -116,7 +116,8 @@ def test_run_case_summary_and_json(bench, pipe: KIMODOPipeline, clips) -> None:
     json.loads(json.dumps(records))  # plain JSON types only
     assert all("planted_slide" in r["figures"]["fullbody"]["postprocessed"] for r in records)
     table = bench.format_tables(summary, bench.TYPES)
-    assert "real test windows" in table and all(t in table for t in bench.TYPES)
+    assert "real test windows" in table and all(TYPE_LABELS[t] in table for t in bench.TYPES)
+    assert all(METRIC_LABELS[m] in table for t in bench.TYPES for m in bench.METRICS[t])
     assert "real val windows" in bench.format_tables(summary, bench.TYPES, "val")  # tuning runs say so
 
 

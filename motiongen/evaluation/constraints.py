@@ -618,21 +618,43 @@ def evaluate_constraints(
 
 
 # ==================================================================================================
-def format_tables(summary: dict[str, Any], types: Sequence[str], split: str = "test") -> str:
-    """Markdown tables of the summary (errors; foot skate and continuity); ``split`` names the real
-    windows' split in the reference row."""
+#: How tables name the constraint types (what each constrains) and the error figures.
+TYPE_LABELS = {
+    "fullbody": "full body: 3 keyframes (first, one between, last)",
+    "end_effector": "end effectors: wrists and feet at 3 frames, one wrist over 10 frames",
+    "root2d_path": "2D root: dense path (every frame)",
+    "root2d_waypoints": "2D root: 3 waypoints (first, middle, last)",
+    "mixed": "mixed: 1 full-body keyframe + dense path",
+}
+METRIC_LABELS = {
+    "joint_cm": "joint positions (mean over the 22 joints)",
+    "chain_base_cm": "chain base (wrist, ankle) position",
+    "pelvis_xz_cm": "pelvis (x, z) to the target (KIMODO's root2d error)",
+    "smooth_root_cm": "smooth-root feature to the target",
+    "keyframe_joint_cm": "keyframe joint positions (mean over the 22 joints)",
+}
 
-    def ms(s: dict[str, float], digits: int = 1) -> str:
-        return f"{s['mean']:.{digits}f} / {s['p95']:.{digits}f}"
 
+def _mean_p95(s: dict[str, float], digits: int = 1) -> str:
+    return f"{s['mean']:.{digits}f} / {s['p95']:.{digits}f}"
+
+
+def error_table(summary: dict[str, Any], types: Sequence[str]) -> str:
+    """Markdown table of the errors at the constrained frames (cm, mean / p95), per type and setting."""
     lines = [
-        "| constraints | error (cm, mean / p95) | raw | post-processed | no constraints, raw | no constraints, post-processed |",
+        "| constraints | error of | raw | post-processed | no constraints, raw | no constraints, post-processed |",
         "|---|---|---:|---:|---:|---:|",
     ]
     for ctype in types:
         for metric in METRICS[ctype]:
-            cells = " | ".join(ms(summary[ctype][s][metric]) for s in SETTINGS)
-            lines.append(f"| {ctype} | {metric} | {cells} |")
+            cells = " | ".join(_mean_p95(summary[ctype][s][metric]) for s in SETTINGS)
+            lines.append(f"| {TYPE_LABELS[ctype]} | {METRIC_LABELS[metric]} | {cells} |")
+    return "\n".join(lines)
+
+
+def motion_table(summary: dict[str, Any], types: Sequence[str], split: str = "test") -> str:
+    """Markdown table of planted feet, foot skate, continuity and pelvis path per type, with the
+    no-constraint row and the real windows' row (``split`` names their split)."""
 
     def path(entry: dict[str, Any]) -> str:
         return f"{entry['pelvis_path_m']['mean']:.2f}"
@@ -640,24 +662,30 @@ def format_tables(summary: dict[str, Any], types: Sequence[str], split: str = "t
     def planted(entry: dict[str, Any]) -> str:  # records from before the figure existed have none
         return f"{entry['planted_slide']['mean']:.3f}" if "planted_slide" in entry else ""
 
-    lines += [
-        "",
-        "| constraints | planted feet raw (m/s) | planted feet post-processed | foot skate raw (m/s) | foot skate post-processed | continuity raw (mean / p95) | continuity post-processed | continuity, no constraints (raw) | pelvis path post-processed (m) |",
+    lines = [
+        "| constraints | planted feet, raw | planted feet, post-processed | foot skate, raw | foot skate, post-processed "
+        "| continuity, raw | continuity, post-processed | continuity, no constraints (raw) | pelvis path, post-processed (m) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for ctype in types:
         s = summary[ctype]
         lines.append(
-            f"| {ctype} | {planted(s['raw'])} | {planted(s['postprocessed'])} | "
+            f"| {TYPE_LABELS[ctype]} | {planted(s['raw'])} | {planted(s['postprocessed'])} | "
             f"{s['raw']['foot_skate']['mean']:.3f} | {s['postprocessed']['foot_skate']['mean']:.3f} | "
-            f"{ms(s['raw']['continuity'], 2)} | {ms(s['postprocessed']['continuity'], 2)} | "
-            f"{ms(s['unconstrained_raw']['continuity'], 2)} | {path(s['postprocessed'])} |"
+            f"{_mean_p95(s['raw']['continuity'], 2)} | {_mean_p95(s['postprocessed']['continuity'], 2)} | "
+            f"{_mean_p95(s['unconstrained_raw']['continuity'], 2)} | {path(s['postprocessed'])} |"
         )
     first = summary[types[0]]
-    lines.append(
-        f"| none (same captions) | {planted(first['unconstrained_raw'])} | {planted(first['unconstrained_postprocessed'])} | "
-        f"{first['unconstrained_raw']['foot_skate']['mean']:.3f} | "
-        f"{first['unconstrained_postprocessed']['foot_skate']['mean']:.3f} | | | | {path(first['unconstrained_postprocessed'])} |"
-    )
-    lines.append(f"| real {split} windows | | | {summary['real']['foot_skate']['mean']:.3f} | | | | | {path(summary['real'])} |")
+    lines += [
+        f"| no constraints (same captions and seeds) | {planted(first['unconstrained_raw'])} | "
+        f"{planted(first['unconstrained_postprocessed'])} | {first['unconstrained_raw']['foot_skate']['mean']:.3f} | "
+        f"{first['unconstrained_postprocessed']['foot_skate']['mean']:.3f} | | | | {path(first['unconstrained_postprocessed'])} |",
+        f"| real {split} windows | | | {summary['real']['foot_skate']['mean']:.3f} | | | | | {path(summary['real'])} |",
+    ]
     return "\n".join(lines)
+
+
+def format_tables(summary: dict[str, Any], types: Sequence[str], split: str = "test") -> str:
+    """Both tables (:func:`error_table`, :func:`motion_table`), as the benchmark and ``motiongen eval``'s
+    report print them; the README puts its prose between them."""
+    return error_table(summary, types) + "\n\n" + motion_table(summary, types, split)
