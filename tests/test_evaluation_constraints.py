@@ -138,3 +138,19 @@ def test_caption_coverage_keeps_windows_the_caption_describes(pipe: KIMODOPipeli
     by_id = {m.meta["clip_id"]: m for m in clips}
     for case in cases:
         assert by_id[case.clip_id].num_frames <= 2 * frames and 0 <= case.start <= by_id[case.clip_id].num_frames - frames
+
+
+def test_a_timed_caption_is_used_where_the_whole_clip_caption_is_too_broad(pipe: KIMODOPipeline, test_split: MotionDataset) -> None:
+    import dataclasses
+
+    real, _ = test_split[0]
+    assert real.num_frames > 2 * FRAMES  # the whole-clip caption does not describe a FRAMES window
+    # a KIT-ML-like timed sentence over seconds [1, 3): frames [30, 90), as long as the window
+    clip = dataclasses.replace(real, meta={**real.meta, "caption_windows": [None, [1.0, 3.0]]})
+    clips = [(clip, ["a person does many things.", "a person waves."])]
+    assert eligible_clips(clips, FRAMES) == [(0, 1)]
+    case = build_cases(clips, 1, FRAMES, SEED, pipe.bundle.features)[0]
+    assert case.caption == "a person waves."
+    shared = min(case.start + FRAMES, 90) - max(case.start, 30)
+    assert shared >= FRAMES / 2  # the window is at least half the sentence's span
+    assert eligible_clips(clips, FRAMES, 0.0) == [(0, 0)]  # without the rule: the first caption

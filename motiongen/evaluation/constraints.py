@@ -165,6 +165,12 @@ def covered_starts(clip_frames: int, num_frames: int, span: tuple[int, int] | No
     return starts[shared >= coverage * max(num_frames, hi - lo) - 1e-9]
 
 
+def _caption_span(motion: Motion, caption: int) -> tuple[int, int] | None:
+    """Frames caption ``caption`` of a dataset clip describes (None: the whole clip)."""
+    windows = motion.meta.get("caption_windows") or []
+    return caption_window_frames(windows[caption] if caption < len(windows) else None, motion.fps, motion.num_frames)
+
+
 def eligible_clips(clips: Clips, num_frames: int, caption_coverage: float = CAPTION_COVERAGE) -> list[tuple[int, int]]:
     """``(clip, caption)`` indices: each clip of at least ``num_frames`` frames with a caption that
     describes some window of it (:func:`covered_starts`), with the first such caption."""
@@ -173,10 +179,8 @@ def eligible_clips(clips: Clips, num_frames: int, caption_coverage: float = CAPT
         motion, captions = clips[i]
         if motion.num_frames < num_frames:
             continue
-        windows = list(motion.meta.get("caption_windows") or [None] * len(captions))
         for k in range(len(captions)):
-            span = caption_window_frames(windows[k] if k < len(windows) else None, motion.fps, motion.num_frames)
-            if len(covered_starts(motion.num_frames, num_frames, span, caption_coverage)):
+            if len(covered_starts(motion.num_frames, num_frames, _caption_span(motion, k), caption_coverage)):
                 out.append((i, k))
                 break
     return out
@@ -202,9 +206,7 @@ def build_cases(
     for k, pick in enumerate(chosen):
         clip, caption = eligible[pick]
         motion, captions = clips[clip]
-        spans = list(motion.meta.get("caption_windows") or [None] * len(captions))
-        span = caption_window_frames(spans[caption] if caption < len(spans) else None, motion.fps, motion.num_frames)
-        starts = covered_starts(motion.num_frames, num_frames, span, caption_coverage)
+        starts = covered_starts(motion.num_frames, num_frames, _caption_span(motion, caption), caption_coverage)
         start = int(starts[rng.integers(0, len(starts))])
         window = canonicalize(motion.slice(start, start + num_frames))
         windows.append((k, motion, captions[caption], start, window))
@@ -663,8 +665,10 @@ def motion_table(summary: dict[str, Any], types: Sequence[str], split: str = "te
         return f"{entry['planted_slide']['mean']:.3f}" if "planted_slide" in entry else ""
 
     lines = [
-        "| constraints | planted feet, raw | planted feet, post-processed | foot skate, raw | foot skate, post-processed "
-        "| continuity, raw | continuity, post-processed | continuity, no constraints (raw) | pelvis path, post-processed (m) |",
+        (
+            "| constraints | planted feet, raw | planted feet, post-processed | foot skate, raw | foot skate, post-processed "
+            "| continuity, raw | continuity, post-processed | continuity, no constraints (raw) | pelvis path, post-processed (m) |"
+        ),
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for ctype in types:
@@ -677,9 +681,11 @@ def motion_table(summary: dict[str, Any], types: Sequence[str], split: str = "te
         )
     first = summary[types[0]]
     lines += [
-        f"| no constraints (same captions and seeds) | {planted(first['unconstrained_raw'])} | "
-        f"{planted(first['unconstrained_postprocessed'])} | {first['unconstrained_raw']['foot_skate']['mean']:.3f} | "
-        f"{first['unconstrained_postprocessed']['foot_skate']['mean']:.3f} | | | | {path(first['unconstrained_postprocessed'])} |",
+        (
+            f"| no constraints (same captions and seeds) | {planted(first['unconstrained_raw'])} | "
+            f"{planted(first['unconstrained_postprocessed'])} | {first['unconstrained_raw']['foot_skate']['mean']:.3f} | "
+            f"{first['unconstrained_postprocessed']['foot_skate']['mean']:.3f} | | | | {path(first['unconstrained_postprocessed'])} |"
+        ),
         f"| real {split} windows | | | {summary['real']['foot_skate']['mean']:.3f} | | | | | {path(summary['real'])} |",
     ]
     return "\n".join(lines)
