@@ -36,12 +36,7 @@ def main(argv: list[str] | None = None) -> int:
 
     explicit_output = any(a in ("-o", "--output") or a.startswith("--output=") for a in (sys.argv[1:] if argv is None else argv))
     output = Path(args.output) if explicit_output else RESULTS / f"eval_{resolve_model(args.model).name}.json"
-    settings = EvalSettings(
-        tasks=tuple(t.strip() for t in args.tasks.split(",") if t.strip()), split=args.split,
-        replications=args.replications, steps=args.steps, limit=args.limit, mm_captions=args.mm_captions,
-        mm_repeats=args.mm_repeats, mm_replications=args.mm_replications, inbetween_windows=args.inbetween_windows,
-        constraint_cases=args.constraint_cases, constraint_frames=args.constraint_frames, seed=args.seed,
-    )
+    settings = EvalSettings.from_args(args)
     work = Path(tempfile.mkdtemp(prefix="motiongen-eval-"))
     try:
         result = run_eval(args.model, work / "metrics.json", settings, evaluator=args.evaluator, dataset=args.dataset,

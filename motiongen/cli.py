@@ -144,14 +144,7 @@ def cmd_train_smog(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from motiongen.evaluation.runner import EvalSettings, run_eval
 
-    tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
-    settings = EvalSettings(
-        tasks=tasks, split=args.split, replications=args.replications, steps=args.steps, limit=args.limit,
-        mm_captions=args.mm_captions, mm_repeats=args.mm_repeats, mm_replications=args.mm_replications,
-        inbetween_windows=args.inbetween_windows, constraint_cases=args.constraint_cases,
-        constraint_frames=args.constraint_frames, constraint_caption_coverage=args.constraint_caption_coverage,
-        seed=args.seed,
-    )
+    settings = EvalSettings.from_args(args)
     result = run_eval(args.model, args.output, settings, evaluator=args.evaluator, dataset=args.dataset,
                       cache=args.cache, progress=not args.no_progress, view=not args.no_view)
     from motiongen.evaluation.report import format_summary

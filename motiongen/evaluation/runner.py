@@ -95,6 +95,17 @@ class EvalSettings:
     def to_dict(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
 
+    @classmethod
+    def from_args(cls, args: Any) -> EvalSettings:
+        """The settings ``motiongen eval``'s parsed options give (:func:`~motiongen.evaluation.arguments.add_eval_parser`)."""
+        return cls(
+            tasks=tuple(t.strip() for t in args.tasks.split(",") if t.strip()), split=args.split,
+            replications=args.replications, steps=args.steps, limit=args.limit, mm_captions=args.mm_captions,
+            mm_repeats=args.mm_repeats, mm_replications=args.mm_replications, inbetween_windows=args.inbetween_windows,
+            constraint_cases=args.constraint_cases, constraint_frames=args.constraint_frames,
+            constraint_caption_coverage=args.constraint_caption_coverage, seed=args.seed,
+        )
+
 
 @dataclass
 class Parts:
