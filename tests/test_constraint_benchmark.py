@@ -12,7 +12,7 @@ import pytest
 from benchmark_scripts import load_benchmark
 from test_pipeline import CMU_ASF, CMU_CLIPS, make_tiny_bundle
 
-from motiongen.evaluation.constraints import METRIC_LABELS, TYPE_LABELS
+from motiongen.evaluation.constraints import METRIC_LABELS, TYPE_LABELS, pop_ratio
 from motiongen.metrics.quality import heuristic_foot_contacts
 from motiongen.pipelines.kimodo import KIMODOPipeline
 
@@ -81,11 +81,25 @@ def test_scoring_the_real_motion_gives_zero_error(bench, pipe: KIMODOPipeline, c
             if metric != "pelvis_xz_cm":  # the real pelvis is not the smooth root (the reference figure)
                 assert np.allclose(values, 0.0), (ctype, metric)
         assert s["continuity"] == pytest.approx(1.0)
+        assert s["pop"] == s["pop_real"] and np.isfinite(s["pop"])  # the real motion is its own reference
         # the real motion's pelvis path is the reference row's
         assert s["pelvis_path_m"] == bench.real_figures(case, skeleton, fps)["pelvis_path_m"]
         # with the contact heuristic's labels (planted: slower than 0.15 m/s), the planted feet are slow
         assert 0.0 <= s["planted_slide"] < 0.15
     assert bench.real_figures(case, skeleton, fps)["foot_skate"] >= 0
+
+
+def test_a_jump_at_a_constrained_frame_is_a_pop(bench, pipe: KIMODOPipeline, clips) -> None:
+    case = bench.build_cases(clips, 1, FRAMES, 0, pipe.bundle.features, 0.0)[0]
+    key = case.frames["fullbody"][1]  # the keyframe between the first and the last
+    smooth = pop_ratio(case.positions, [key])
+    step = np.median(np.linalg.norm(np.diff(case.positions, axis=0), axis=-1).max(axis=-1))
+    jumped = case.positions.copy()
+    jumped[key:, :, 1] += 5 * step  # the body is lifted at the key by five of its usual steps, in one step
+    assert smooth < 3.0 and pop_ratio(jumped, [key]) > max(3.0, 2.0 * smooth)
+    # three frames before the key the steps are the motion's own (the jump is one of the 10 steps around)
+    assert pop_ratio(jumped, [key - 3]) == pytest.approx(pop_ratio(case.positions, [key - 3]), rel=0.25)
+    assert np.isnan(pop_ratio(case.positions[:1], [0]))  # no step
 
 
 def test_run_case_summary_and_json(bench, pipe: KIMODOPipeline, clips) -> None:

@@ -70,6 +70,7 @@ from motiongen.metrics.quality import (
 )
 from motiongen.motion.kimodo_features import KimodoFeatures, canonicalize
 from motiongen.motion.motion import Motion
+from motiongen.pipelines.editing import seam_continuity
 from motiongen.pipelines.kimodo import DEFAULT_IMPUTE, resolve_cfg
 from motiongen.skeleton.skeleton import Skeleton
 
@@ -331,19 +332,32 @@ def continuity(positions: np.ndarray, real: np.ndarray, frames: Sequence[int], r
     return top(positions) / max(top(real), 1e-6)
 
 
+def pop_ratio(positions: np.ndarray, frames: Sequence[int]) -> float:
+    """The largest step into or out of any of ``frames`` over the steps around it
+    (:func:`motiongen.pipelines.editing.seam_continuity` at each): about 1 or below where the motion
+    passes through the constrained frames at its own pace, well above 1 for a pop. NaN without a step."""
+    t = positions.shape[0]
+    seams = sorted({f for fr in frames for f in (fr, fr + 1) if 1 <= f < t})
+    return max((seam_continuity(positions, f) for f in seams), default=float("nan"))
+
+
 def score(
     case: Case, ctype: str, positions: np.ndarray, smooth_xz: np.ndarray, contacts: np.ndarray, skeleton: Skeleton,
     fps: float
 ) -> dict[str, Any]:
     """All figures of one generated motion (``positions [T, J, 3]``, ``smooth_xz [T, 2]``, predicted
     ``contacts [T, 4]``) against ``case``'s ``ctype`` targets: ``errors`` (per-entry arrays),
-    ``planted_slide``, ``foot_skate``, ``continuity``, ``pelvis_path_m``."""
+    ``planted_slide``, ``foot_skate``, ``continuity``, ``pop`` and the real window's ``pop_real`` at the
+    same frames, ``pelvis_path_m``."""
     errors = constraint_errors(case, ctype, positions, smooth_xz, skeleton)
+    frames = constrained_frames(case, ctype)
     return {
         "errors": errors,  # per-entry arrays (pooled into the summary; means kept per case)
         "planted_slide": foot_skate_from_contacts(positions, skeleton, fps, contacts),
         "foot_skate": foot_skate_from_height(positions, skeleton, fps),
-        "continuity": continuity(positions, case.positions, constrained_frames(case, ctype)),
+        "continuity": continuity(positions, case.positions, frames),
+        "pop": pop_ratio(positions, frames),
+        "pop_real": pop_ratio(case.positions, frames),
         "pelvis_path_m": root_path_length(positions),
     }
 
@@ -457,6 +471,8 @@ def summarise(results: Sequence[dict[str, Any]], reals: Sequence[dict[str, float
             entry["planted_slide"] = stat_summary([row["planted_slide"] for row in rows])
             entry["foot_skate"] = stat_summary([row["foot_skate"] for row in rows])
             entry["continuity"] = stat_summary([row["continuity"] for row in rows])
+            entry["pop"] = stat_summary([row["pop"] for row in rows])
+            entry["pop_real"] = stat_summary([row["pop_real"] for row in rows])
             entry["pelvis_path_m"] = stat_summary([row["pelvis_path_m"] for row in rows])
             summary[ctype][setting] = entry
     summary["real"] = {
@@ -478,6 +494,8 @@ def per_case_record(case: Case, result: dict[str, Any], real: dict[str, float]) 
                 "planted_slide": s["planted_slide"],
                 "foot_skate": s["foot_skate"],
                 "continuity": s["continuity"],
+                "pop": s["pop"],
+                "pop_real": s["pop_real"],
                 "pelvis_path_m": s["pelvis_path_m"],
             }
             for setting, s in by_setting.items()
@@ -664,12 +682,16 @@ def motion_table(summary: dict[str, Any], types: Sequence[str], split: str = "te
     def planted(entry: dict[str, Any]) -> str:  # records from before the figure existed have none
         return f"{entry['planted_slide']['mean']:.3f}" if "planted_slide" in entry else ""
 
+    def pop(entry: dict[str, Any], key: str = "pop") -> str:  # nor this one
+        return _mean_p95(entry[key], 2) if key in entry else ""
+
     lines = [
         (
             "| constraints | planted feet, raw | planted feet, post-processed | foot skate, raw | foot skate, post-processed "
-            "| continuity, raw | continuity, post-processed | continuity, no constraints (raw) | pelvis path, post-processed (m) |"
+            "| continuity, raw | continuity, post-processed | continuity, no constraints (raw) | pops, post-processed "
+            "| pops, real windows | pelvis path, post-processed (m) |"
         ),
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for ctype in types:
         s = summary[ctype]
@@ -677,16 +699,17 @@ def motion_table(summary: dict[str, Any], types: Sequence[str], split: str = "te
             f"| {TYPE_LABELS[ctype]} | {planted(s['raw'])} | {planted(s['postprocessed'])} | "
             f"{s['raw']['foot_skate']['mean']:.3f} | {s['postprocessed']['foot_skate']['mean']:.3f} | "
             f"{_mean_p95(s['raw']['continuity'], 2)} | {_mean_p95(s['postprocessed']['continuity'], 2)} | "
-            f"{_mean_p95(s['unconstrained_raw']['continuity'], 2)} | {path(s['postprocessed'])} |"
+            f"{_mean_p95(s['unconstrained_raw']['continuity'], 2)} | {pop(s['postprocessed'])} | "
+            f"{pop(s['postprocessed'], 'pop_real')} | {path(s['postprocessed'])} |"
         )
     first = summary[types[0]]
     lines += [
         (
             f"| no constraints (same captions and seeds) | {planted(first['unconstrained_raw'])} | "
             f"{planted(first['unconstrained_postprocessed'])} | {first['unconstrained_raw']['foot_skate']['mean']:.3f} | "
-            f"{first['unconstrained_postprocessed']['foot_skate']['mean']:.3f} | | | | {path(first['unconstrained_postprocessed'])} |"
+            f"{first['unconstrained_postprocessed']['foot_skate']['mean']:.3f} | | | | | | {path(first['unconstrained_postprocessed'])} |"
         ),
-        f"| real {split} windows | | | {summary['real']['foot_skate']['mean']:.3f} | | | | | {path(summary['real'])} |",
+        f"| real {split} windows | | | {summary['real']['foot_skate']['mean']:.3f} | | | | | | | {path(summary['real'])} |",
     ]
     return "\n".join(lines)
 
