@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any, Callable
 
+from motiongen.errors import InputError
+
 TASK_NAMES = ("t2m", "quality", "inbetween", "constraints")
 #: Defaults of ``motiongen eval`` (and :class:`motiongen.evaluation.runner.EvalSettings`). 10 DDIM
 #: steps (the pipeline's default is 25) keep a full evaluation of the shipped model on the whole test
@@ -22,6 +24,12 @@ DEFAULTS = {
     "constraint_caption_coverage": 0.5,
     "seed": 0,
 }
+
+
+def check_caption_coverage(value: Any, field: str) -> None:
+    """A constraint case's caption coverage is a number from 0 to 1; raises ``InputError`` naming ``field``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise InputError(f"must be a number from 0 to 1, got {value!r}", field=field)
 
 
 def add_eval_parser(sub: Any, func: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:

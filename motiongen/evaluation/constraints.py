@@ -62,7 +62,7 @@ import numpy as np
 
 from motiongen.data.captions import caption_window_frames
 from motiongen.errors import InputError
-from motiongen.evaluation.arguments import DEFAULTS
+from motiongen.evaluation.arguments import DEFAULTS, check_caption_coverage
 from motiongen.metrics.quality import (
     foot_skate_from_contacts,
     foot_skate_from_height,
@@ -532,8 +532,7 @@ def no_case_error(frames: int, caption_coverage: float) -> InputError:
 def _check_arguments(
     pipe: KIMODOPipeline, cases: int, frames: int, steps: int, types: Sequence[str], caption_coverage: float
 ) -> None:
-    if isinstance(caption_coverage, bool) or not isinstance(caption_coverage, (int, float)) or not 0 <= caption_coverage <= 1:
-        raise InputError(f"must be a number from 0 to 1, got {caption_coverage!r}", field="caption_coverage")
+    check_caption_coverage(caption_coverage, "caption_coverage")
     for name, value in (("cases", cases), ("frames", frames), ("steps", steps)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise InputError(f"must be a positive integer, got {value!r}", field=name)

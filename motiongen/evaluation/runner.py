@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 import numpy as np
 
 from motiongen.errors import InputError
-from motiongen.evaluation.arguments import DEFAULTS
+from motiongen.evaluation.arguments import DEFAULTS, check_caption_coverage
 from motiongen.evaluation.arguments import TASK_NAMES as TASKS
 from motiongen.evaluation.shard import Piece, Shard, ShardGroup, compute_owned
 from motiongen.io.atomic import atomic_write, atomic_write_text
@@ -86,9 +86,7 @@ class EvalSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise InputError(f"must be an integer >= 0, got {value!r}", field=name)
-        coverage = self.constraint_caption_coverage
-        if isinstance(coverage, bool) or not isinstance(coverage, (int, float)) or not 0 <= coverage <= 1:
-            raise InputError(f"must be a number from 0 to 1, got {coverage!r}", field="constraint_caption_coverage")
+        check_caption_coverage(self.constraint_caption_coverage, "constraint_caption_coverage")
         if self.limit is not None and (isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 32):
             raise InputError(f"must be an integer >= 32 (one R-precision batch), got {self.limit!r}", field="limit")
 
