@@ -453,18 +453,64 @@ def test_root_following_planted_feet_takes_out_a_slide_and_keeps_a_real_walk(cli
     none = root_following_planted_feet(local, drifted, skeleton, np.zeros_like(contacts), fps)
     np.testing.assert_array_equal(none, drifted)
     # correct_motion runs it first (with fix_feet), and not when asked not to
-    out_root = correct_motion(local, drifted, skeleton, contacts, fps=fps)[1]
+    out_root = correct_motion(local, drifted, skeleton, contacts, fps=fps, lower_pelvis=False)[1]
     np.testing.assert_allclose(out_root, fixed, atol=1e-12)
-    np.testing.assert_array_equal(correct_motion(local, drifted, skeleton, contacts, root_from_feet=False)[1], drifted)
+    np.testing.assert_array_equal(correct_motion(local, drifted, skeleton, contacts, root_from_feet=False)[1][:, [0, 2]], drifted[:, [0, 2]])
     # a constrained pelvis (here a root path on every frame: the drifted one) is left to the constraints
     path = PoseTargets.empty(motion.num_frames, skeleton.num_joints)
     path.smooth_root_2d = drifted[:, [0, 2]].copy()
     path.root2d[:] = True
     on_path = correct_motion(local, drifted, skeleton, contacts, path, fps=fps)[1]
-    np.testing.assert_allclose(on_path, drifted, atol=1e-9)
+    np.testing.assert_allclose(on_path[:, [0, 2]], drifted[:, [0, 2]], atol=1e-9)
     with pytest.raises(InputError) as err:
         correct_motion(local, drifted, skeleton, contacts, fps=0)
     assert err.value.field == "fps"
+
+
+def test_the_pelvis_lowers_so_that_a_walk_on_a_faster_path_keeps_its_feet_planted(clips) -> None:
+    """A real walk whose dictated path runs 0.25 m/s ahead of its legs: its locked stance feet fall
+    out of the legs' reach and slide. Lowering the pelvis a few centimetres (step 4b) brings them back
+    in reach, so the weight-bearing feet slide less; the path, the full-body key and the swing's
+    ankles are kept, and the pelvis moves smoothly and never more than MAX_PELVIS_DROP."""
+    from motiongen.metrics.quality import foot_skate_from_contacts
+    from motiongen.postprocess.correct import MAX_PELVIS_DROP, PELVIS_DROP_TAPER_FRAMES
+
+    motion = clips["walk"]
+    skeleton, fps, n = motion.skeleton, motion.fps, motion.num_frames
+    local, root = motion.local_rotations, motion.root_translation
+    contacts = foot_contacts_from_positions(motion.joint_positions(), skeleton, fps)
+    forward = root[-1] - root[0]
+    forward[1] = 0.0
+    ahead = root + 0.25 * np.arange(n)[:, None] / fps * forward / np.linalg.norm(forward)
+    targets = PoseTargets.empty(n, skeleton.num_joints)
+    targets.smooth_root_2d = ahead[:, [0, 2]].copy()
+    targets.root2d[:] = True
+    key = n // 2
+    targets.fullbody[key] = True
+    targets.local_rot_mats[key] = local[key]
+    targets.root_positions[key] = ahead[key]
+
+    def corrected(lower: bool) -> tuple[np.ndarray, np.ndarray]:
+        out_local, out_root = correct_motion(local, ahead, skeleton, contacts, targets, fps=fps, lower_pelvis=lower)
+        return out_root, skeleton.forward_kinematics(out_local, out_root)[1]
+
+    kept_root, kept = corrected(False)
+    low_root, low = corrected(True)
+    slide = {name: foot_skate_from_contacts(p, skeleton, fps, contacts) for name, p in (("kept", kept), ("lowered", low))}
+    assert slide["lowered"] < 0.7 * slide["kept"], slide
+    np.testing.assert_allclose(low_root[:, [0, 2]], kept_root[:, [0, 2]], atol=1e-12)  # the path is the constraint's
+    drop = kept_root[:, 1] - low_root[:, 1]
+    assert drop.max() > 0.01 and drop.min() > -1e-12 and drop.max() <= MAX_PELVIS_DROP + 1e-9
+    assert np.abs(np.diff(drop)).max() < 0.015  # metres per frame: eased, no jolt
+    assert drop[key] == 0.0 and np.abs(drop[key - 1 : key + 2]).max() < 0.03 * MAX_PELVIS_DROP  # tapered to zero at the key ...
+    assert np.abs(drop[key - PELVIS_DROP_TAPER_FRAMES : key + PELVIS_DROP_TAPER_FRAMES + 1]).max() > 0.0
+    np.testing.assert_allclose(low[key], kept[key], atol=1e-9)  # ... whose pose is exact
+    # the real walk on its own path barely needs it: its planted feet are in reach
+    own = PoseTargets.empty(n, skeleton.num_joints)
+    own.smooth_root_2d = root[:, [0, 2]].copy()
+    own.root2d[:] = True
+    own_root = correct_motion(local, root, skeleton, contacts, own, fps=fps)[1]
+    assert np.abs(own_root[:, 1] - root[:, 1]).mean() < 0.2 * drop.mean()
 
 
 def test_a_rolling_foot_is_held_at_its_toe_and_a_real_walk_keeps_its_skate(clips, monkeypatch) -> None:

@@ -11,6 +11,9 @@ call or an analytic IK followed by one:
 4. end-effector IK: two-bone IK on (grandparent, parent, chain base) to the target position, the
    chain base's global rotation set to the target's, then the three joints re-smoothed with the IK
    frames pinned;
+4b. (ours) the pelvis lowered where a contact lock's point lies beyond the leg's reach
+   (:func:`lower_pelvis_to_reach`), the ankles kept where they were: otherwise step 5 lets such a
+   foot go and it slides;
 5. foot clean-up: legs locked onto a fixed ankle point during each contact interval (two-bone IK
    with a reach falloff), toes held at floor height (one-bone IK on the ankle), each re-smoothed.
    Unlike KIMODO, a dictated frame up to :data:`DICTATED_NEIGHBOUR_FRAMES` frames from a contact
@@ -104,6 +107,16 @@ DICTATED_NEIGHBOUR_FRAMES = 5
 #: held at a key's height) eases out into the free frames next to it before the swing-clearance
 #: steps restore the heights those frames had (see :func:`_clearance_heights`).
 CLEARANCE_EASE_FRAMES = 4
+#: Step 4b (:func:`lower_pelvis_to_reach`): the most the pelvis is lowered (metres) so that a locked
+#: leg reaches its planted foot ...
+MAX_PELVIS_DROP = 0.08
+#: ... to this share of the leg's length (the contact lock's reach falloff starts at 99 %) ...
+REACH_SHARE = 0.99
+#: ... held and eased over this many frames each side.
+PELVIS_DROP_EASE_FRAMES = 10
+#: ... and it tapers to zero (a smoothstep, still at the frame) over this many frames before and after
+#: a frame that dictates the pelvis height or a pose.
+PELVIS_DROP_TAPER_FRAMES = 11
 #: Step 0 (root from planted feet): a foot joint counts as planted on a contact frame when it is
 #: lower than this (metres, the contact heuristic's height) ...
 PLANTED_MAX_HEIGHT = 0.10
@@ -417,33 +430,35 @@ def _masked_frames(targets: PoseTargets, key: str) -> np.ndarray:
     return mask
 
 
-def _contact_leg_ik(
-    local: np.ndarray,
-    root: np.ndarray,
+def _lock_goals(
+    pos: np.ndarray,
     skeleton: Skeleton,
     targets: PoseTargets,
     contacts: np.ndarray,
     threshold: float,
     key: str,
-) -> np.ndarray:
-    """Step 5a: hold the foot planted through each contact interval (two-bone IK with reach falloff):
-    its pivot (:func:`_pivot_slip`) stays on the point it has at the middle frame, or at the nearby
-    dictated frame; between two nearby dictated frames the ankle follows the line between theirs."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where the contact lock of step 5a holds the ``key`` foot's ankle (``pos [T, J, 3]``: the
+    motion's joint positions): ``(use [T] bool, goal [T, 3])``.
+
+    On each contact interval the foot's pivot (:func:`_pivot_slip`) stays on the point it has at the
+    middle frame, or at the nearby dictated frame; between two nearby dictated frames the ankle
+    follows the line between theirs; an interval between two dictated frames whose ankle points lie
+    farther apart is not locked.
+    """
     heel, toe = _FOOT_COLUMNS[key]
     ankle = skeleton.index(skeleton.joint_set(key)[0])
-    hip, knee, _ = _chain(skeleton, ankle)
     masked = _masked_frames(targets, key)
     active = (np.minimum(contacts[:, heel] + contacts[:, toe], 1.0) > threshold) & ~masked
+    t = len(pos)
+    goal = np.zeros((t, 3))
+    use = np.zeros(t, dtype=bool)
     if not active.any():
-        return local
-    glob, pos = skeleton.forward_kinematics(local, root)
+        return use, goal
     floor = min_heights(skeleton)[ankle]
     toe_joint = _toe_joint(skeleton, key, ankle)
     # heel up, toe down: the foot rolls over its toe, so the toe is the point that must not slide
     pivot_on_toe = (contacts[:, toe] > threshold) & ~(contacts[:, heel] > threshold)
-    t = len(local)
-    goal = np.zeros((t, 3))
-    use = np.zeros(t, dtype=bool)
     k = DICTATED_NEIGHBOUR_FRAMES
     for start, end in _runs(active):
         # the nearest dictated frame within k frames before / after the interval, or None
@@ -471,9 +486,29 @@ def _contact_leg_ik(
             goal[start : end + 1] = pos[start : end + 1, ankle] - _pivot_slip(pos, ankle, toe_joint, pivot_on_toe, start, end, mid)
             # the ground position is locked; the height follows the motion, but not below the rest height
             goal[start : end + 1, 1] = np.maximum(pos[start : end + 1, ankle, 1], floor)
+    return use, goal
+
+
+def _contact_leg_ik(
+    local: np.ndarray,
+    root: np.ndarray,
+    skeleton: Skeleton,
+    targets: PoseTargets,
+    contacts: np.ndarray,
+    threshold: float,
+    key: str,
+) -> np.ndarray:
+    """Step 5a: hold the foot planted through each contact interval (two-bone IK with reach falloff)
+    on the goals of :func:`_lock_goals`."""
+    ankle = skeleton.index(skeleton.joint_set(key)[0])
+    hip, knee, _ = _chain(skeleton, ankle)
+    glob, pos = skeleton.forward_kinematics(local, root)
+    use, goal = _lock_goals(pos, skeleton, targets, contacts, threshold, key)
     frames = np.flatnonzero(use)
     if frames.size == 0:
         return local
+    t = len(local)
+    masked = _masked_frames(targets, key)
     local_hip, local_knee, _, _ = _two_bone_locals(
         glob, pos, skeleton, ankle, frames, goal[frames], BEND_HINTS[key]
     )
@@ -486,6 +521,85 @@ def _contact_leg_ik(
     new[frames, ankle] = np.swapaxes(glob_knee, -1, -2) @ glob[frames, ankle]
     held = _resmooth(local, new, [hip, knee, ankle], use | masked)
     return _keep_swing_clearance(held, root, skeleton, ankle, pos[:, ankle, 1], use | masked, BEND_HINTS[key])
+
+
+def lower_pelvis_to_reach(
+    local: np.ndarray,
+    root: np.ndarray,
+    skeleton: Skeleton,
+    targets: PoseTargets,
+    contacts: np.ndarray,
+    threshold: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Step 4b (ours): lower the pelvis where a leg cannot reach the point its contact lock holds
+    (:func:`_lock_goals`), by up to :data:`MAX_PELVIS_DROP`; returns new ``(local, root)``.
+
+    A dictated pelvis path carries the hips on at the constraint's pace while the generated stance
+    foot lags; locked to where it landed, the foot ends up beyond the leg's reach, and the lock lets
+    it go (it slides). Lowering the hips a few centimetres, as a person does by bending the knees,
+    brings it back in reach. Per frame the drop is the least that puts every locked ankle within
+    :data:`REACH_SHARE` of its leg's length (frames that need more than the cap get none); it is
+    held over :data:`PELVIS_DROP_EASE_FRAMES` frames each side and eased, and tapers to zero at the
+    frames that dictate the pelvis height (full-body keys) or a pose (end-effector keys). The legs
+    keep their ankles where they were (two-bone IK, the foot's global rotation kept), so only the
+    pelvis, the upper body with it, and the knees' bend change.
+    """
+    t = len(root)
+    glob, pos = skeleton.forward_kinematics(local, root)
+    need = np.zeros(t)
+    legs = []
+    for key in ("left_foot", "right_foot"):
+        ankle = skeleton.index(skeleton.joint_set(key)[0])
+        hip, knee, _ = _chain(skeleton, ankle)
+        legs.append((key, ankle))
+        use, goal = _lock_goals(pos, skeleton, targets, contacts, threshold, key)
+        frames = np.flatnonzero(use)
+        if frames.size == 0:
+            continue
+        reach = REACH_SHARE * (
+            np.linalg.norm(pos[frames, knee] - pos[frames, hip], axis=-1)
+            + np.linalg.norm(pos[frames, ankle] - pos[frames, knee], axis=-1)
+        )
+        offset = goal[frames] - pos[frames, hip]
+        ground = np.linalg.norm(offset[:, [0, 2]], axis=-1)
+        drop = -offset[:, 1] - np.sqrt(np.maximum(reach**2 - ground**2, 0.0))
+        drop[(ground >= reach) | (drop > MAX_PELVIS_DROP)] = 0.0  # lowering cannot bring it in reach
+        need[frames] = np.maximum(need[frames], np.maximum(drop, 0.0))
+    if not need.any():
+        return local, root
+    drop = _eased_hold(need, PELVIS_DROP_EASE_FRAMES)
+    dictated = targets.fullbody | targets.effector_union()
+    if dictated.any():
+        gap = np.abs(np.arange(t)[:, None] - np.flatnonzero(dictated)[None, :]).min(1)
+        share = np.clip(gap / PELVIS_DROP_TAPER_FRAMES, 0.0, 1.0)
+        drop *= share * share * (3.0 - 2.0 * share)
+    frames = np.flatnonzero(drop > 1e-5)
+    if frames.size == 0:
+        return local, root
+    lowered = root.copy()
+    lowered[:, 1] -= drop
+    new = local.copy()
+    glob_low, pos_low = skeleton.forward_kinematics(local, lowered)
+    for key, ankle in legs:
+        hip = _chain(skeleton, ankle)[0]
+        new[frames, hip], new[frames, skeleton.parents[ankle]], _, glob_knee = _two_bone_locals(
+            glob_low, pos_low, skeleton, ankle, frames, pos[frames, ankle], BEND_HINTS[key]
+        )
+        new[frames, ankle] = np.swapaxes(glob_knee, -1, -2) @ glob[frames, ankle]
+    return new, lowered
+
+
+def _eased_hold(values: np.ndarray, frames: int) -> np.ndarray:
+    """``values [T]`` held at their largest over ``frames`` frames each side (a moving maximum),
+    then averaged over a raised-cosine window as wide: never below ``values``, and eased in time."""
+    k = int(frames)
+    if k <= 0:
+        return values.copy()
+    padded = np.pad(values, k, mode="edge")
+    held = np.lib.stride_tricks.sliding_window_view(padded, 2 * k + 1).max(-1)
+    window = 0.5 * (1.0 + np.cos(np.pi * np.arange(-k, k + 1) / (k + 1)))
+    window /= window.sum()
+    return np.convolve(np.pad(held, k, mode="edge"), window, mode="valid")
 
 
 def _keep_swing_clearance(
@@ -675,6 +789,7 @@ def correct_motion(
     fix_feet: bool = True,
     fps: float = 30.0,
     root_from_feet: bool = True,
+    lower_pelvis: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Post-process a motion: meet the constraints exactly and clean up foot skate (KIMODO 1.8).
 
@@ -692,6 +807,7 @@ def correct_motion(
         fps: frame rate of the motion (for step 0's speed bound).
         root_from_feet: step 0, :func:`root_following_planted_feet` (with ``fix_feet``, and only
             when ``targets`` dictate the pelvis on no frame).
+        lower_pelvis: step 4b, :func:`lower_pelvis_to_reach` (with ``fix_feet``).
 
     Returns:
         ``(local_rot_mats [T, J, 3, 3], root_positions [T, 3])``, new float64 arrays. On full-body
@@ -731,6 +847,8 @@ def correct_motion(
     local = _correct_rotations(rots, targets)
     local = _effector_ik(local, root, skeleton, targets)
     if fix_feet:
+        if lower_pelvis:
+            local, root = lower_pelvis_to_reach(local, root, skeleton, targets, contacts, contact_threshold)
         for key in ("left_foot", "right_foot"):
             local = _contact_leg_ik(local, root, skeleton, targets, contacts, contact_threshold, key)
         for key in ("left_foot", "right_foot"):
