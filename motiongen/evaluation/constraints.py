@@ -347,8 +347,8 @@ def score(
 ) -> dict[str, Any]:
     """All figures of one generated motion (``positions [T, J, 3]``, ``smooth_xz [T, 2]``, predicted
     ``contacts [T, 4]``) against ``case``'s ``ctype`` targets: ``errors`` (per-entry arrays),
-    ``planted_slide``, ``foot_skate``, ``continuity``, ``pop`` and the real window's ``pop_real`` at the
-    same frames, ``pelvis_path_m``."""
+    ``planted_slide``, ``foot_skate``, ``continuity``, ``pop``, ``pelvis_path_m`` (the real window's pop at
+    the same frames is :func:`real_figures`'s)."""
     errors = constraint_errors(case, ctype, positions, smooth_xz, skeleton)
     frames = constrained_frames(case, ctype)
     return {
@@ -357,19 +357,20 @@ def score(
         "foot_skate": foot_skate_from_height(positions, skeleton, fps),
         "continuity": continuity(positions, case.positions, frames),
         "pop": pop_ratio(positions, frames),
-        "pop_real": pop_ratio(case.positions, frames),
         "pelvis_path_m": root_path_length(positions),
     }
 
 
-def real_figures(case: Case, skeleton: Skeleton, fps: float) -> dict[str, float]:
-    """The reference row: the real window's foot skate, and how far its pelvis is from its smooth root."""
+def real_figures(case: Case, skeleton: Skeleton, fps: float, types: Sequence[str] = TYPES) -> dict[str, Any]:
+    """The reference row: the real window's foot skate, pelvis path, how far its pelvis is from its
+    smooth root, and its pop at each type's constrained frames (``pop``: ``{type: figure}``)."""
     gap = 100 * np.linalg.norm(case.positions[:, 0][:, [0, 2]] - case.smooth_xz, axis=-1)
     return {
         "foot_skate": foot_skate_from_height(case.positions, skeleton, fps),
         "pelvis_path_m": root_path_length(case.positions),
         "pelvis_to_smooth_root_cm_mean": float(gap.mean()),
         "pelvis_to_smooth_root_cm_max": float(gap.max()),
+        "pop": {ctype: pop_ratio(case.positions, constrained_frames(case, ctype)) for ctype in types},
     }
 
 
@@ -472,13 +473,13 @@ def summarise(results: Sequence[dict[str, Any]], reals: Sequence[dict[str, float
             entry["foot_skate"] = stat_summary([row["foot_skate"] for row in rows])
             entry["continuity"] = stat_summary([row["continuity"] for row in rows])
             entry["pop"] = stat_summary([row["pop"] for row in rows])
-            entry["pop_real"] = stat_summary([row["pop_real"] for row in rows])
             entry["pelvis_path_m"] = stat_summary([row["pelvis_path_m"] for row in rows])
             summary[ctype][setting] = entry
     summary["real"] = {
         "foot_skate": stat_summary([r["foot_skate"] for r in reals]),
         "pelvis_path_m": stat_summary([r["pelvis_path_m"] for r in reals]),
         "pelvis_to_smooth_root_cm": stat_summary([r["pelvis_to_smooth_root_cm_mean"] for r in reals]),
+        "pop": {ctype: stat_summary([r["pop"][ctype] for r in reals]) for ctype in types},
     }
     return summary
 
@@ -495,7 +496,6 @@ def per_case_record(case: Case, result: dict[str, Any], real: dict[str, float]) 
                 "foot_skate": s["foot_skate"],
                 "continuity": s["continuity"],
                 "pop": s["pop"],
-                "pop_real": s["pop_real"],
                 "pelvis_path_m": s["pelvis_path_m"],
             }
             for setting, s in by_setting.items()
@@ -606,7 +606,7 @@ def evaluate_constraints(
     results, reals = [], []
     for case in iterator:
         results.append(run_case(pipe, case, types, steps, timings, impute=impute, cfg=cfg, on_generated=on_generated))
-        reals.append(real_figures(case, skeleton, fps))
+        reals.append(real_figures(case, skeleton, fps, types))
     summary = summarise(results, reals, types)
     constrained_cfg = pipe.default_cfg(constrained=True) if cfg is None else cfg
     return {
@@ -681,8 +681,8 @@ def motion_table(summary: dict[str, Any], types: Sequence[str], split: str = "te
     def planted(entry: dict[str, Any]) -> str:  # records from before the figure existed have none
         return f"{entry['planted_slide']['mean']:.3f}" if "planted_slide" in entry else ""
 
-    def pop(entry: dict[str, Any], key: str = "pop") -> str:  # nor this one
-        return _mean_p95(entry[key], 2) if key in entry else ""
+    def pop(entry: dict[str, Any] | None) -> str:  # nor this one
+        return _mean_p95(entry, 2) if entry else ""
 
     lines = [
         (
@@ -698,8 +698,8 @@ def motion_table(summary: dict[str, Any], types: Sequence[str], split: str = "te
             f"| {TYPE_LABELS[ctype]} | {planted(s['raw'])} | {planted(s['postprocessed'])} | "
             f"{s['raw']['foot_skate']['mean']:.3f} | {s['postprocessed']['foot_skate']['mean']:.3f} | "
             f"{_mean_p95(s['raw']['continuity'], 2)} | {_mean_p95(s['postprocessed']['continuity'], 2)} | "
-            f"{_mean_p95(s['unconstrained_raw']['continuity'], 2)} | {pop(s['postprocessed'])} | "
-            f"{pop(s['postprocessed'], 'pop_real')} | {path(s['postprocessed'])} |"
+            f"{_mean_p95(s['unconstrained_raw']['continuity'], 2)} | {pop(s['postprocessed'].get('pop'))} | "
+            f"{pop(summary['real'].get('pop', {}).get(ctype))} | {path(s['postprocessed'])} |"
         )
     first = summary[types[0]]
     lines += [
