@@ -162,6 +162,10 @@ def test_quality_summary_collects_every_metric() -> None:
     assert summary["foot_skate_from_height"] == foot_skate_from_height(positions, skeleton, FPS)
     with_contacts = quality_summary(positions, skeleton, FPS, predicted_contacts=np.zeros((30, 4), dtype=bool))
     assert with_contacts["foot_contact_consistency"] == 1.0  # sliding feet: the heuristic sees no contact
+    assert with_contacts["foot_skate_from_contacts"] == 0.0  # no foot is said to be planted
+    planted = quality_summary(positions, skeleton, FPS, predicted_contacts=np.ones((30, 4), dtype=bool))
+    assert planted["foot_skate_from_contacts"] == pytest.approx(foot_skate_from_contacts(positions, skeleton, FPS, np.ones((30, 4), dtype=bool)))
+    assert planted["foot_skate_from_contacts"] > 0.5  # every foot said planted while it slides
     with pytest.raises(InputError) as excinfo:
         quality_summary(positions[:, :5], skeleton, FPS)
     assert excinfo.value.field == "positions"

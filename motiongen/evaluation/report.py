@@ -28,6 +28,7 @@ T2M_COLUMNS = (
 QUALITY_COLUMNS = (
     ("foot_skate_from_height", "foot skate (m/s) ↓", 3),
     ("foot_skate_ratio", "skate ratio ↓", 3),
+    ("foot_skate_from_contacts", "planted feet (m/s) ↓", 3),
     ("foot_contact_consistency", "contact consistency ↑", 3),
     ("jitter", "jitter (m/s³) ↓", 1),
     ("penetration_max_depth", "max penetration (cm) ↓", 1),

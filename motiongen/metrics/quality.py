@@ -220,8 +220,9 @@ def quality_summary(
     """Every motion-quality metric of one clip ``positions [T, J, 3]`` (``T >= 4``), by name.
 
     Keys: ``foot_skate_from_height``, ``foot_skate_ratio``, ``jitter``, ``penetration_mean_depth``,
-    ``penetration_max_depth``, ``penetration_frame_ratio``, and ``foot_contact_consistency`` when
-    ``predicted_contacts [T, 4]`` is given.
+    ``penetration_max_depth``, ``penetration_frame_ratio``, and ``foot_contact_consistency`` and
+    ``foot_skate_from_contacts`` (how fast the feet the motion says are planted slide, a figure that
+    does not grow with pace as the height-based one does) when ``predicted_contacts [T, 4]`` is given.
     """
     pos = _checked_positions(positions, skeleton, min_frames=4)
     fps = _checked_fps(fps)
@@ -233,4 +234,5 @@ def quality_summary(
     summary.update({f"penetration_{key}": value for key, value in ground_penetration(pos, skeleton).items()})
     if predicted_contacts is not None:
         summary["foot_contact_consistency"] = foot_contact_consistency(pos, skeleton, fps, predicted_contacts)
+        summary["foot_skate_from_contacts"] = foot_skate_from_contacts(pos, skeleton, fps, predicted_contacts)
     return summary
