@@ -214,6 +214,7 @@ def _prompt_text(settings: dict) -> str:
 
 def constraint_benchmark_block() -> str:
     from motiongen.evaluation.constraints import error_table, motion_table
+    from motiongen.postprocess.correct import MAX_PELVIS_DROP
 
     result = _load("constraint_benchmark.json")
     settings, summary = result["settings"], result["summary"]
@@ -264,7 +265,7 @@ def constraint_benchmark_block() -> str:
         f"{min(summary[t]['postprocessed']['planted_slide']['mean'] for t in types):.3f} to "
         f"{max(summary[t]['postprocessed']['planted_slide']['mean'] for t in types):.3f} m/s with them, "
         "where the pelvis is dictated and a locked foot can fall out of its leg's reach at the ends of a contact, "
-        "farther than lowering the pelvis by up to 8 cm brings back (the lock then lets it go).",
+        f"farther than lowering the pelvis by up to {100 * MAX_PELVIS_DROP:.0f} cm brings back (the lock then lets it go).",
         "",
         f"In the real windows the pelvis is {real['pelvis_to_smooth_root_cm']['mean']:.1f} cm from the smooth root on "
         "average: the floor of the pelvis-to-target figure for a motion whose smooth root is exact.",
